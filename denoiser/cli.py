@@ -1,0 +1,221 @@
+"""Command line: ``python -m denoiser {train,pretrain-encoder,prepare-data,denoise,evaluate,
+info,export}``.
+
+Heavy imports (torch, skimage) happen inside the subcommands so ``--help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+def _config(args: argparse.Namespace):
+    from denoiser.config import TrainConfig
+
+    cfg = TrainConfig.load(args.config)
+    overrides: dict[str, Any] = {}
+    for item in args.set or []:
+        # "key=value" parsed as a TOML value, so numbers, lists and booleans keep their type;
+        # dotted keys ("generator.base_width=16") reach the nested tables.
+        key, _, value = item.partition("=")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        _set_nested(overrides, key.strip().split("."), parsed)
+    if overrides:
+        merged = cfg.to_dict()
+        for key, value in overrides.items():
+            if isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+        cfg = TrainConfig.from_dict(merged)
+    return cfg
+
+
+def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = value
+
+
+def _print_event(event: dict[str, Any]) -> None:
+    if event.get("event") in ("epoch", "done", "encoder"):
+        print(json.dumps(event), flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from denoiser.train import train
+
+    cfg = _config(args)
+    wants_encoder = args.pretrain_encoder and cfg.perceptual_net == "ct_encoder"
+    if wants_encoder and (args.force_encoder or not Path(cfg.encoder_path).exists()):
+        from denoiser.pretrain import pretrain_encoder
+
+        pretrain_encoder(cfg, progress=_print_event)
+    result = train(cfg, progress=_print_event, resume=not args.no_resume)
+    print(f"best checkpoint: {result.best_checkpoint} metrics: {json.dumps(result.best_metrics)}")
+    return 0
+
+
+def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
+    from denoiser.pretrain import pretrain_encoder
+
+    path = pretrain_encoder(_config(args), progress=_print_event)
+    print(f"encoder written to {path}")
+    return 0
+
+
+def cmd_prepare_data(args: argparse.Namespace) -> int:
+    from denoiser.simdata import simulated_training_data
+
+    cfg = _config(args)
+    simulated_training_data(cfg, progress=lambda i, n: print(f"slice {i}/{n}", flush=True))
+    return 0
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from denoiser import dicom_io
+    from denoiser.inference import Denoiser
+
+    series = dicom_io.read_series(args.in_dir)
+    model = Denoiser.load(args.checkpoint, device=args.device, batch_size=args.batch_size)
+    volume = series.hu if hasattr(series, "hu") else series
+    with tqdm(total=len(volume), unit="slice", disable=args.quiet) as bar:
+        out = model.denoise(volume, progress=lambda done, total: bar.update(done - bar.n))
+    written = dicom_io.write_derived_series(
+        series, out, args.out_dir, description=f"Denoised ({model.name} {model.version})"
+    )
+    count = len(written) if hasattr(written, "__len__") else len(out)
+    print(f"wrote {count} slices to {args.out_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from denoiser import evaluate
+
+    return int(evaluate.main(args.rest) or 0)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from denoiser.checkpoint import load_checkpoint_file
+
+    payload = load_checkpoint_file(args.checkpoint)
+    info = {
+        "kind": payload["kind"],
+        "format_version": payload["format_version"],
+        "created": payload.get("created"),
+        "arch": payload["arch"],
+        "metrics": payload.get("metrics", {}),
+        "model_card": payload.get("model_card", {}),
+    }
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Turn a training checkpoint into a small generator file (what gets shipped)."""
+    from denoiser import checkpoint as ckpt
+
+    src = Path(args.checkpoint)
+    payload = ckpt.load_checkpoint_file(src, expected_kind="generator")
+    arch, state_dict = ckpt.generator_weights(src, payload)
+    card = dict(payload.get("model_card") or {})
+    if args.card:
+        card.update(json.loads(Path(args.card).read_text()))
+    out = ckpt.make_payload(
+        "generator",
+        arch,
+        state_dict,
+        config=payload.get("config"),
+        metrics=payload.get("metrics"),
+        model_card=card,
+        half=args.half,
+    )
+    ckpt.save_checkpoint(out, args.out)
+    print(f"exported {src} -> {args.out} ({Path(args.out).stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m denoiser", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", required=True, help="TOML or JSON training config")
+        p.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a config value (TOML syntax; dotted keys for tables)",
+        )
+
+    p = sub.add_parser("train", help="train the CycleGAN (resumes from out_dir/last.pt)")
+    with_config(p)
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt")
+    p.add_argument(
+        "--pretrain-encoder",
+        action="store_true",
+        help="first train the perceptual CT encoder if its file is missing",
+    )
+    p.add_argument("--force-encoder", action="store_true", help="retrain the encoder anyway")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("pretrain-encoder", help="train the perceptual CT encoder")
+    with_config(p)
+    p.set_defaults(func=cmd_pretrain_encoder)
+
+    p = sub.add_parser("prepare-data", help="simulate and cache the phantom training data")
+    with_config(p)
+    p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser("denoise", help="denoise a DICOM series into a derived series")
+    p.add_argument("in_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_denoise)
+
+    p = sub.add_parser(
+        "evaluate", help="benchmark against classical methods (see evaluate)", add_help=False
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("info", help="print a checkpoint's model card and metrics")
+    p.add_argument("checkpoint")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("export", help="write a generator-only (optionally fp16) checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.add_argument("--half", action="store_true", help="store weights as fp16 (half size)")
+    p.add_argument("--card", default=None, help="JSON file merged into the model card")
+    p.set_defaults(func=cmd_export)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from denoiser.checkpoint import CheckpointError
+
+    try:
+        return args.func(args)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Every training option in one dataclass, loadable from TOML or JSON.
+
+A config file holds top-level keys plus optional ``[generator]``,
+``[discriminator]`` and ``[encoder]`` tables; unknown keys are an error, so
+a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from denoiser.networks import DiscriminatorSpec, EncoderSpec, GeneratorSpec
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class TrainConfig:
+    # --- identity and reproducibility
+    name: str = "ldct-attention-cyclegan"
+    version: str = "0.1.0"
+    seed: int = 1234
+    out_dir: str = "denoiser/runs/default"
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
+    amp: bool = True  # bf16 autocast on CUDA only; CPU always runs fp32
+    threads: int = 1  # CPU threads (leave cores to the web app and other jobs)
+
+    # --- data
+    data_source: str = "simulated"  # "simulated" (phantom cache) | "dicom"
+    ld_dirs: list[str] = field(default_factory=list)  # DICOM series folders (data_source=dicom)
+    nd_dirs: list[str] = field(default_factory=list)
+    val_ld_dirs: list[str] = field(default_factory=list)  # optional paired validation (dicom)
+    val_nd_dirs: list[str] = field(default_factory=list)
+    cache_dir: str = "denoiser/runs/cache"
+    phantom_seed_start: int = 100_000  # first training phantom (denoiser.seeds.TRAIN_SEEDS)
+    sim_size: int = 512  # simulated slice size in pixels
+    sim_slices_per_domain: int = 64  # slices per unpaired domain (LD and ND phantoms differ)
+    dose_min: float = 0.1  # dose fractions drawn uniformly for LD training slices
+    dose_max: float = 0.5
+    val_slices: int = 8
+    val_dose: float = 0.25
+    hu_min: float = -1024.0  # HU clip window mapped linearly onto [-1, 1]
+    hu_max: float = 3072.0
+    patch_size: int = 96
+    batch_size: int = 4
+    foreground_fraction: float = 0.9  # share of patches centred inside the body
+    augment: bool = True  # random flips and 90-degree rotations
+
+    # --- networks
+    generator: GeneratorSpec = field(default_factory=GeneratorSpec)
+    discriminator: DiscriminatorSpec = field(default_factory=DiscriminatorSpec)
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
+
+    # --- losses
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 5.0  # 0.5 x lambda_cycle, as in CycleGAN
+    lambda_adv: float = 1.0
+    lambda_perceptual: float = 1.0  # replaced by calibration when perceptual_share > 0
+    perceptual_share: float = 0.1  # target share of the initial generator loss (0: use lambda)
+    perceptual_net: str = "ct_encoder"  # "ct_encoder" | "vgg" | "none"
+    perceptual_levels: list[int] = field(default_factory=lambda: [1, 2])
+    encoder_path: str = "denoiser/weights/ct_encoder.pt"
+    vgg_path: str = ""  # local VGG-16 state dict, only for perceptual_net = "vgg"
+
+    # --- optimisation
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    pool_size: int = 50
+    epochs: int = 20
+    iters_per_epoch: int = 500
+    decay_start_epoch: int = -1  # -1: linear decay to zero over the second half
+    grad_clip: float = 0.0  # 0: off
+
+    # --- bookkeeping
+    log_every: int = 25
+    checkpoint_every: int = 250  # iterations between "last.pt" saves (resume points)
+
+    # --- perceptual encoder pretraining (pretrain-encoder)
+    encoder_iters: int = 3000
+    encoder_lr: float = 1e-3
+    encoder_batch_size: int = 16
+    encoder_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 60.0])
+
+    def resolved_decay_start(self) -> int:
+        return self.epochs // 2 if self.decay_start_epoch < 0 else self.decay_start_epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        data = dict(data)
+        for key, spec_cls in (
+            ("generator", GeneratorSpec),
+            ("discriminator", DiscriminatorSpec),
+            ("encoder", EncoderSpec),
+        ):
+            if isinstance(data.get(key), dict):
+                data[key] = _spec_from_dict(spec_cls, data[key], key)
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        if path.suffix == ".toml":
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        elif path.suffix == ".json":
+            data = json.loads(path.read_text())
+        else:
+            raise ValueError(f"{path}: config must be .toml or .json")
+        return cls.from_dict(data)
+
+    def save_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def _spec_from_dict(spec_cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(spec_cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown keys in [{where}]: {sorted(unknown)}")
+    return spec_cls(**data)

@@ -1,0 +1,177 @@
+"""The CycleGAN model: two generators, two discriminators, one training step.
+
+Domain names: LD (low dose, noisy) and ND (normal dose). ``G_ld2nd`` is the
+denoiser that gets shipped; ``G_nd2ld`` (re-noising) exists for the cycle.
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from denoiser import losses
+from denoiser.config import TrainConfig
+from denoiser.losses import FeatureExtractor
+from denoiser.networks import PatchDiscriminator, build_generator
+
+
+class ImagePool:
+    """History of generated images (Shrivastava et al.): D sees old fakes too, which damps
+    oscillation. Uses its own seeded RNG so training stays reproducible."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.images: list[torch.Tensor] = []
+        self.rng = random.Random(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for img in images.detach():
+            img = img.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(img.clone())
+                out.append(img)
+            elif self.rng.random() < 0.5:
+                idx = self.rng.randrange(self.size)
+                out.append(self.images[idx].clone())
+                self.images[idx] = img.clone()
+            else:
+                out.append(img)
+        return torch.cat(out, 0)
+
+
+class CycleGAN(nn.Module):
+    def __init__(self, cfg: TrainConfig, perceptual: FeatureExtractor | None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.G_ld2nd = build_generator(cfg.generator)
+        self.G_nd2ld = build_generator(cfg.generator)
+        self.D_nd = PatchDiscriminator(cfg.discriminator)
+        self.D_ld = PatchDiscriminator(cfg.discriminator)
+        self.perceptual = perceptual
+        self.lambda_perceptual = cfg.lambda_perceptual if perceptual is not None else 0.0
+        betas = (cfg.beta1, cfg.beta2)
+        gen_params = [*self.G_ld2nd.parameters(), *self.G_nd2ld.parameters()]
+        disc_params = [*self.D_nd.parameters(), *self.D_ld.parameters()]
+        self.opt_G = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(disc_params, lr=cfg.lr, betas=betas)
+        self.pool_nd = ImagePool(cfg.pool_size, cfg.seed + 1)
+        self.pool_ld = ImagePool(cfg.pool_size, cfg.seed + 2)
+
+    # ---- losses -------------------------------------------------------------------------
+    def generator_losses(self, ld: torch.Tensor, nd: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        fake_nd = self.G_ld2nd(ld)
+        rec_ld = self.G_nd2ld(fake_nd)
+        fake_ld = self.G_nd2ld(nd)
+        rec_nd = self.G_ld2nd(fake_ld)
+        terms = {
+            "adv": losses.lsgan_generator_loss(self.D_nd(fake_nd))
+            + losses.lsgan_generator_loss(self.D_ld(fake_ld)),
+            "cycle": losses.cycle_loss(rec_ld, ld) + losses.cycle_loss(rec_nd, nd),
+        }
+        if cfg.lambda_identity > 0:
+            terms["identity"] = losses.identity_loss(self.G_ld2nd(nd), nd) + losses.identity_loss(
+                self.G_nd2ld(ld), ld
+            )
+        if self.perceptual is not None and self.lambda_perceptual > 0:
+            p = self.perceptual
+            terms["perceptual"] = (
+                losses.perceptual_loss(p, fake_nd, ld)
+                + losses.perceptual_loss(p, fake_ld, nd)
+                + losses.perceptual_loss(p, rec_ld, ld)
+                + losses.perceptual_loss(p, rec_nd, nd)
+            )
+        weights = self.loss_weights()
+        terms["total"] = sum(weights[k] * v for k, v in terms.items())
+        self._fakes = (fake_nd.detach(), fake_ld.detach())
+        return terms
+
+    def loss_weights(self) -> dict[str, float]:
+        return {
+            "adv": self.cfg.lambda_adv,
+            "cycle": self.cfg.lambda_cycle,
+            "identity": self.cfg.lambda_identity,
+            "perceptual": self.lambda_perceptual,
+        }
+
+    def discriminator_losses(self, ld: torch.Tensor, nd: torch.Tensor) -> dict[str, torch.Tensor]:
+        fake_nd, fake_ld = self._fakes
+        fake_nd = self.pool_nd.query(fake_nd)
+        fake_ld = self.pool_ld.query(fake_ld)
+        d_nd = losses.lsgan_discriminator_loss(self.D_nd(nd), self.D_nd(fake_nd))
+        d_ld = losses.lsgan_discriminator_loss(self.D_ld(ld), self.D_ld(fake_ld))
+        return {"D_nd": d_nd, "D_ld": d_ld, "D_total": d_nd + d_ld}
+
+    # ---- one optimisation step ----------------------------------------------------------
+    def train_step(
+        self, ld: torch.Tensor, nd: torch.Tensor, autocast: AbstractContextManager | None = None
+    ) -> dict[str, float]:
+        ctx = autocast or nullcontext()
+        self._set_requires_grad([self.D_nd, self.D_ld], False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with ctx:
+            g = self.generator_losses(ld, nd)
+        g["total"].backward()
+        self._clip([*self.G_ld2nd.parameters(), *self.G_nd2ld.parameters()])
+        self.opt_G.step()
+        self._set_requires_grad([self.D_nd, self.D_ld], True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with ctx:
+            d = self.discriminator_losses(ld, nd)
+        d["D_total"].backward()
+        self._clip([*self.D_nd.parameters(), *self.D_ld.parameters()])
+        self.opt_D.step()
+        return {k: float(v.detach()) for k, v in {**g, **d}.items()}
+
+    def set_lr(self, lr: float) -> None:
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def _clip(self, params: list[nn.Parameter]) -> None:
+        if self.cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+
+    @staticmethod
+    def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+        for net in nets:
+            for p in net.parameters():
+                p.requires_grad_(flag)
+
+    # ---- perceptual weight calibration --------------------------------------------------
+    @torch.no_grad()
+    def calibrate_perceptual(self, ld: torch.Tensor) -> float:
+        """Pick lambda_perceptual so the perceptual terms take ``perceptual_share`` of the
+        pixel + perceptual terms for a denoising-sized change.
+
+        At initialisation every generator is the identity, so the loss terms are all zero
+        and cannot be balanced directly; instead compare how the pixel L1 and the perceptual
+        loss score the same typical change: an LD patch against its 1-pixel Gaussian
+        smoothing. The cycle and identity terms are two L1s each; perceptual has four terms.
+        """
+        share = self.cfg.perceptual_share
+        if self.perceptual is None or share <= 0:
+            return self.lambda_perceptual
+        smooth = _gaussian_blur(ld, sigma=1.0)
+        l1 = F.l1_loss(smooth, ld).item()
+        perc = losses.perceptual_loss(self.perceptual, smooth, ld).item()
+        pixel = 2 * (self.cfg.lambda_cycle + self.cfg.lambda_identity) * l1
+        self.lambda_perceptual = share / (1 - share) * pixel / max(4 * perc, 1e-12)
+        return self.lambda_perceptual
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, round(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return F.conv2d(x, k.view(1, 1, -1, 1))

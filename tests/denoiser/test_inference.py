@@ -1,0 +1,90 @@
+"""Denoiser.denoise: shapes, dtype, input rules, determinism, tiling, progress, shipped weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from denoiser import Denoiser
+from denoiser.inference import DEFAULT_CHECKPOINT
+from denoiser.networks import build_generator
+from tests.denoiser.tiny import TINY_G
+
+
+@pytest.fixture(scope="module")
+def model() -> Denoiser:
+    torch.manual_seed(5)
+    net = build_generator(TINY_G)
+    torch.nn.init.normal_(net.head.weight, std=0.05)
+    return Denoiser(net, device="cpu", batch_size=2)
+
+
+def volume(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(40, 40, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (3, 37, 53), (1, 64, 64), (5, 16, 24)])
+def test_same_shape_and_float32(model: Denoiser, shape: tuple[int, ...]) -> None:
+    out = model.denoise(volume(shape))
+    assert out.shape == shape and out.dtype == np.float32
+
+
+def test_integer_input_and_values_outside_the_window(model: Denoiser) -> None:
+    vol = volume((2, 32, 32)).astype(np.int16)
+    vol[:, :4] = -2048  # padding outside the scan circle
+    vol[:, -2:, -2:] = 3500  # metal above the network's window
+    out = model.denoise(vol)
+    assert out.dtype == np.float32
+    assert (out[:, :4] == -2048).all() and (out[:, -2:, -2:] == 3500).all()
+    assert out.min() >= vol.min() and out.max() <= vol.max()
+
+
+def test_deterministic(model: Denoiser) -> None:
+    vol = volume((3, 40, 40))
+    assert np.array_equal(model.denoise(vol), model.denoise(vol))
+    # Batching must not change the answer (no cross-slice statistics).
+    assert np.allclose(
+        model.denoise(vol, batch_size=1), model.denoise(vol, batch_size=3), atol=0.01
+    )
+
+
+def test_tiling_matches_untiled(model: Denoiser, monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.inference as inf
+
+    vol = volume((1, 150, 170), seed=2)
+    whole = model.denoise(vol)
+    monkeypatch.setattr(inf, "TILE", 128)
+    monkeypatch.setattr(inf, "TILE_MARGIN", 32)
+    model.max_tile_pixels = 64 * 64
+    try:
+        tiled = model.denoise(vol)
+    finally:
+        model.max_tile_pixels = inf.MAX_TILE_PIXELS
+    diff = np.abs(tiled - whole)
+    assert diff.mean() < 0.05 and diff.max() < 1.0, (diff.mean(), diff.max())  # HU
+
+
+def test_progress_reports_every_batch(model: Denoiser) -> None:
+    seen: list[tuple[int, int]] = []
+    model.denoise(volume((5, 16, 16)), progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_bad_input_is_rejected(model: Denoiser) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        model.denoise(np.zeros((2, 2, 2, 2), np.float32))
+    bad = volume((8, 8))
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.denoise(bad)
+
+
+def test_shipped_default_loads_and_denoises() -> None:
+    if not DEFAULT_CHECKPOINT.exists():
+        pytest.skip(f"shipped weights not committed yet: {DEFAULT_CHECKPOINT}")
+    d = Denoiser.load()
+    assert d.name and d.version and "research use only" in str(d.model_card).lower()
+    vol = volume((2, 64, 64))
+    out = d.denoise(vol)
+    assert out.shape == vol.shape and np.isfinite(out).all()

@@ -1,0 +1,108 @@
+"""Training: a few steps lower the loss, resume continues exactly, stop and progress hooks work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from denoiser import Denoiser
+from denoiser.config import TrainConfig
+from denoiser.cyclegan import CycleGAN
+from denoiser.data import PatchSampler, hu_to_unit, unit_to_hu
+from denoiser.pretrain import pretrain_encoder
+from denoiser.train import lr_at, train
+from tests.denoiser.tiny import tiny_config, tiny_data
+
+
+def test_hu_normalisation_round_trip() -> None:
+    hu = np.array([-3000.0, -1024.0, 0.0, 1024.0, 3072.0, 5000.0])
+    unit = hu_to_unit(hu, -1024.0, 3072.0)
+    assert unit.min() == -1.0 and unit.max() == 1.0
+    assert np.allclose(unit_to_hu(unit, -1024.0, 3072.0)[1:5], hu[1:5])
+
+
+def test_patches_are_foreground_aware(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, foreground_fraction=1.0, augment=True)
+    sampler = PatchSampler(tiny_data().ld, cfg, np.random.default_rng(0))
+    batch = sampler.sample(32)
+    assert batch.shape == (32, 1, 24, 24)
+    centres = batch[:, 0, 12, 12]
+    assert (centres > hu_to_unit(np.array(-500.0), -1024, 3072)).all()
+
+
+def test_a_few_steps_lower_the_generator_loss(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, lambda_identity=5.0, lr=2e-3)
+    torch.manual_seed(0)
+    gan = CycleGAN(cfg, None)
+    data = tiny_data()
+    rng = np.random.default_rng(0)
+    ld = PatchSampler(data.ld, cfg, rng).sample(4)
+    nd = PatchSampler(data.nd, cfg, rng).sample(4)
+    first = gan.train_step(ld, nd)
+    for _ in range(15):
+        last = gan.train_step(ld, nd)
+    assert last["total"] < first["total"]
+    assert last["D_total"] < first["D_total"]
+
+
+def test_lr_decays_linearly_in_second_half() -> None:
+    cfg = TrainConfig(epochs=4, iters_per_epoch=10, lr=1.0)
+    assert lr_at(cfg, 0) == 1.0 and lr_at(cfg, 19) == 1.0
+    assert lr_at(cfg, 30) == 0.5 and lr_at(cfg, 40) == 0.0
+
+
+def test_train_writes_logs_checkpoints_and_resumes(tmp_path: Path) -> None:
+    events: list[dict] = []
+    cfg = tiny_config(tmp_path / "run")
+    result = train(cfg, progress=events.append, data=tiny_data())
+    assert result.iterations == 6 and not result.stopped
+    kinds = [e["event"] for e in events]
+    assert kinds.count("epoch") == 2 and kinds[-1] == "done"
+    epoch = next(e for e in events if e["event"] == "epoch")
+    assert {"psnr", "ssim", "psnr_input", "liver_sd"} <= set(epoch["metrics"])
+    json.dumps(events)  # the web worker stores them as JSON
+    out = Path(cfg.out_dir)
+    assert (out / "log.jsonl").read_text().count("\n") == 6
+    assert (out / "metrics.csv").read_text().count("\n") == 3
+    best = Denoiser.load(result.best_checkpoint, device="cpu")
+    assert best.config["epochs"] == 2 and "psnr" in best.model_card["validation"]
+    Denoiser.load(result.last_checkpoint, device="cpu")  # a training state loads too
+
+    # Resume: two more epochs continue from iteration 6 instead of starting over.
+    cfg.epochs = 4
+    resumed = train(cfg, data=tiny_data())
+    assert resumed.iterations == 12
+    assert len(resumed.history) == 4
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = train(tiny_config(tmp_path / "a"), data=tiny_data())
+    calls = {"n": 0}
+
+    def stop_after_four() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 4
+
+    cfg_b = tiny_config(tmp_path / "b")
+    interrupted = train(cfg_b, should_stop=stop_after_four, data=tiny_data())
+    assert interrupted.stopped and interrupted.iterations == 4
+    finished = train(cfg_b, data=tiny_data())
+    assert finished.iterations == 6
+    vol = tiny_data().val.ld
+    a = Denoiser.load(straight.last_checkpoint, device="cpu").denoise(vol)
+    b = Denoiser.load(finished.last_checkpoint, device="cpu").denoise(vol)
+    assert np.allclose(a, b, atol=1e-3)
+
+
+def test_perceptual_training_with_pretrained_encoder(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, perceptual_net="ct_encoder", perceptual_share=0.1)
+    data = tiny_data()
+    path = pretrain_encoder(cfg, data=data)
+    assert path.exists()
+    result = train(cfg, data=data)
+    assert result.iterations == 6
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert log[0]["lambda_perceptual"] > 0 and "perceptual" in log[0]["losses"]
