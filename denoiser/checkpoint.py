@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,10 +110,10 @@ def load_checkpoint_file(path: str | Path, expected_kind: str | None = None) -> 
     try:
         raw = path.read_bytes()
         payload = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(path, f"corrupt or not a torch checkpoint ({exc})") from exc
-    except Exception as exc:  # unpickler errors have many types; all mean "unreadable"
-        raise CheckpointError(path, f"unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # zip, pickle and torch errors have many types; all mean unreadable
+        detail = (str(exc).strip().splitlines() or [""])[0][:160]
+        reason = f"corrupt or not a torch checkpoint ({type(exc).__name__}: {detail})"
+        raise CheckpointError(path, reason) from exc
     _check_envelope(path, payload, expected_kind)
     return payload
 

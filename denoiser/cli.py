@@ -87,16 +87,14 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser import dicom_io
     from denoiser.inference import Denoiser
 
-    series = dicom_io.read_series(args.in_dir)
+    volume, headers = dicom_io.read_series(args.in_dir)
     model = Denoiser.load(args.checkpoint, device=args.device, batch_size=args.batch_size)
-    volume = series.hu if hasattr(series, "hu") else series
     with tqdm(total=len(volume), unit="slice", disable=args.quiet) as bar:
         out = model.denoise(volume, progress=lambda done, total: bar.update(done - bar.n))
     written = dicom_io.write_derived_series(
-        series, out, args.out_dir, description=f"Denoised ({model.name} {model.version})"
+        headers, out, args.out_dir, model_name=model.name, model_version=model.version
     )
-    count = len(written) if hasattr(written, "__len__") else len(out)
-    print(f"wrote {count} slices to {args.out_dir}")
+    print(f"wrote {len(written)} slices to {args.out_dir}")
     return 0
 
 

@@ -140,6 +140,5 @@ def read_hu_slices(folder: str | Path) -> list[np.ndarray]:
     """HU slices of a DICOM series folder (rescale slope/intercept applied by dicom_io)."""
     from denoiser.dicom_io import read_series
 
-    volume = read_series(folder)
-    hu = getattr(volume, "hu", volume)
-    return [np.asarray(s, dtype=np.float32) for s in np.asarray(hu)]
+    volume, _headers = read_series(folder)
+    return list(volume.astype(np.float32, copy=False))
