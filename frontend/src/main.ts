@@ -1,0 +1,7 @@
+// Entry of the shared bundle loaded by every page's layout.
+import "@picocss/pico/css/pico.min.css";
+import "./styles.css";
+import { markCurrentNavLink } from "./nav";
+
+document.documentElement.dataset.bundle = "loaded";
+markCurrentNavLink(document);

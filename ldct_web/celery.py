@@ -1,0 +1,52 @@
+"""The Celery app: two queues, settings for long GPU tasks.
+
+`gpu` carries denoising and training (one worker process per GPU, prefetch 1);
+`default` carries light work (sweeps, exports). Workers are always real
+processes: there is no eager mode in the product.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ldct_web.settings")
+
+app = Celery("ldct_web")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.update(
+    task_queues=(Queue("default"), Queue("gpu")),
+    task_default_queue="default",
+    task_routes={"reader_study.tasks.gpu.*": {"queue": "gpu"}},
+    # Acknowledge after the task ends and requeue it if the worker dies, so a
+    # killed worker's job is picked up again (tasks are idempotent by design).
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    worker_max_tasks_per_child=50,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    task_track_started=True,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_expires=7 * 24 * 3600,
+    broker_connection_retry_on_startup=True,
+    task_always_eager=False,
+)
+
+
+@app.on_after_configure.connect
+def _make_embedded_folders(sender: Celery, **_: object) -> None:
+    """The filesystem broker and file result backend need their folders to exist."""
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    backend = str(sender.conf.result_backend or "")
+    if backend.startswith("file://"):
+        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)

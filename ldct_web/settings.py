@@ -1,0 +1,204 @@
+"""Django settings, read from the environment.
+
+Two modes (see README, "Configuration"):
+- embedded default, no variables: SQLite, media and a Celery filesystem broker
+  under ./var, a SECRET_KEY generated once into ./var/secret_key;
+- scaled: DATABASE_URL (Postgres), CELERY_BROKER_URL (Redis), shared MEDIA_ROOT
+  or S3-compatible storage (STORAGE_BACKEND=s3 and the AWS_* variables).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ldct_web import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.text("LDCT_VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env.secret_key("SECRET_KEY", VAR_DIR / "secret_key")
+DEBUG = env.flag("DEBUG", default=False)
+ALLOWED_HOSTS = env.word_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.word_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_vite",
+    "reader_study",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "reader_study.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ldct_web.urls"
+WSGI_APPLICATION = "ldct_web.wsgi.application"
+ASGI_APPLICATION = "ldct_web.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "reader_study.roles.role_context",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.database("DATABASE_URL", VAR_DIR / "db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and the Vite bundle -------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.text("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+DJANGO_VITE = {
+    "default": {
+        "dev_mode": env.flag("VITE_DEV_MODE", default=False),
+        "manifest_path": FRONTEND_DIST / ".vite" / "manifest.json",
+        "static_url_prefix": "",
+    }
+}
+
+# --- Media storage --------------------------------------------------------
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.text("MEDIA_ROOT", str(VAR_DIR / "media")))
+STORAGE_BACKEND = env.text("STORAGE_BACKEND", "local")
+if STORAGE_BACKEND == "local":
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif STORAGE_BACKEND == "s3":
+    # django-storages reads the rest: AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL,
+    # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME.
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.text("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.text("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env.text("AWS_S3_REGION_NAME") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+    if not _media_storage["OPTIONS"]["bucket_name"]:
+        raise ImproperlyConfigured(
+            "Environment variable AWS_STORAGE_BUCKET_NAME is required when STORAGE_BACKEND=s3."
+        )
+else:
+    raise ImproperlyConfigured(
+        f"Environment variable STORAGE_BACKEND={STORAGE_BACKEND!r} is invalid: "
+        "expected 'local' or 's3'."
+    )
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- REST framework -------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header turns "not logged in" into a 401.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Celery ---------------------------------------------------------------
+# Hard limit for the longest task (a training run); the Redis visibility
+# timeout must exceed it, or Redis hands a still-running task to a second worker.
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 6 * 3600, minimum=60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+CELERY_EMBEDDED_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", "filesystem://")
+CELERY_RESULT_BACKEND = env.text(
+    "CELERY_RESULT_BACKEND",
+    CELERY_BROKER_URL
+    if CELERY_BROKER_URL.startswith("redis")
+    else f"file://{(VAR_DIR / 'celery-results').as_posix()}",
+)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600,
+}
+# Lets several deployments (or test runs) share one Redis without sharing queues.
+if env.text("CELERY_BROKER_KEY_PREFIX"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.text("CELERY_BROKER_KEY_PREFIX")
+if CELERY_BROKER_URL.startswith("filesystem"):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {
+            "data_folder_in": str(CELERY_EMBEDDED_DIR / "queue"),
+            "data_folder_out": str(CELERY_EMBEDDED_DIR / "queue"),
+            "processed_folder": str(CELERY_EMBEDDED_DIR / "processed"),
+            # Broadcast (control) messages; kombu's default is ./control in the cwd.
+            "control_folder": str(CELERY_EMBEDDED_DIR / "control"),
+            "store_processed": False,
+        }
+    )
+
+# --- Logging --------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
+}
+
+# --- Production hardening (checked by `manage.py check --deploy`) ----------
+# HTTPS settings default to on unless DEBUG; a laptop run over plain HTTP sets
+# LDCT_INSECURE_HTTP=1 (make run does) so cookies still work on 127.0.0.1.
+_https = not DEBUG and not env.flag("LDCT_INSECURE_HTTP", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", default=_https)
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_HSTS_PRELOAD = _https
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True

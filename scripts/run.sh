@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the product on this machine: web server + one Celery worker, with demo data.
+# Started by `make run`, which has already installed the Python and npm parts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+HOST=${LDCT_HOST:-127.0.0.1}
+PORT=${LDCT_PORT:-8000}
+
+$PY manage.py migrate --noinput -v0
+$PY manage.py collectstatic --noinput -v0
+$PY manage.py seed_demo
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "Stopping web server and worker..."
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  echo "Stopped."
+}
+trap stop INT TERM EXIT
+
+.venv/bin/celery -A ldct_web worker -Q default,gpu --concurrency 1 --loglevel INFO \
+  --hostname "worker@%h" &
+pids+=($!)
+.venv/bin/gunicorn ldct_web.wsgi:application --bind "$HOST:$PORT" --workers 3 \
+  --timeout 300 --access-logfile - &
+pids+=($!)
+
+echo
+echo "LDCT Reader Studio is running at http://$HOST:$PORT/  (Ctrl-C stops it)"
+echo
+# Either process dying ends the run, so a broken worker is never silently missing.
+wait -n "${pids[@]}"

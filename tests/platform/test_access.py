@@ -1,0 +1,103 @@
+"""Every URL checks who is asking: anonymous, reader, researcher, no role."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+# url name -> expected status for (anonymous, reader, researcher).
+# "login" means a redirect to the login page. Every named URL of the project
+# must appear here, so a new page cannot ship without an access decision.
+PAGE_ACCESS = {
+    "home": ("login", 302, 302),
+    "dashboard": ("login", 403, 200),
+    "worklist": ("login", 200, 403),
+    "password_change": ("login", 200, 200),
+    "password_change_done": ("login", 200, 200),
+    "login": (200, 200, 200),
+}
+API_ACCESS = {
+    "api-me": (401, 200, 200),
+}
+# Logout only takes POST; it is checked in test_auth.py.
+NOT_GET_PAGES = {"logout"}
+
+
+def project_url_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns, namespace=None):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace != "admin":
+                    walk(pattern.url_patterns, pattern.namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+def test_every_url_has_an_access_rule():
+    covered = set(PAGE_ACCESS) | set(API_ACCESS) | NOT_GET_PAGES
+    assert project_url_names() - covered == set()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(PAGE_ACCESS))
+@pytest.mark.parametrize("who", ["anonymous", "reader", "researcher"])
+def test_page_access(name, who, client_for, request):
+    user = None if who == "anonymous" else request.getfixturevalue(who)
+    index = ["anonymous", "reader", "researcher"].index(who)
+    expected = PAGE_ACCESS[name][index]
+    url = reverse(name)
+    response = client_for(user).get(url)
+    if expected == "login":
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login") + "?next=")
+    else:
+        assert response.status_code == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(API_ACCESS))
+@pytest.mark.parametrize("who", ["anonymous", "reader", "researcher"])
+def test_api_access(name, who, request):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    if who != "anonymous":
+        client.force_authenticate(request.getfixturevalue(who))
+    index = ["anonymous", "reader", "researcher"].index(who)
+    response = client.get(reverse(name))
+    assert response.status_code == API_ACCESS[name][index]
+    assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.django_db
+def test_home_sends_each_role_to_its_landing_page(client_for, reader, researcher):
+    assert client_for(reader).get("/")["Location"] == reverse("worklist")
+    assert client_for(researcher).get("/")["Location"] == reverse("dashboard")
+
+
+@pytest.mark.django_db
+def test_user_without_role_is_told_what_to_do(client_for, roleless):
+    response = client_for(roleless).get("/")
+    assert response.status_code == 403
+    assert b"researcher" in response.content and b"reader" in response.content
+
+
+@pytest.mark.django_db
+def test_unknown_api_path_is_not_a_login_redirect(client_for):
+    response = client_for(None).get("/api/does-not-exist/")
+    assert response.status_code in (401, 403, 404)
+
+
+@pytest.mark.django_db
+def test_admin_is_for_staff_only(client_for, researcher):
+    assert client_for(None).get("/admin/").status_code == 302
+    assert client_for(researcher).get("/admin/").status_code == 302
+    researcher.is_staff = True
+    researcher.is_superuser = True
+    researcher.save()
+    assert client_for(researcher).get("/admin/").status_code == 200
