@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ldct_web.settings")
 
@@ -20,8 +20,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.update(
-    task_queues=(Queue("default"), Queue("gpu")),
+    task_queues=(
+        Queue("default", Exchange("default"), routing_key="default"),
+        Queue("gpu", Exchange("gpu"), routing_key="gpu"),
+    ),
     task_default_queue="default",
+    task_default_exchange="default",
+    task_default_routing_key="default",
     task_routes={"reader_study.tasks.gpu.*": {"queue": "gpu"}},
     # Acknowledge after the task ends and requeue it if the worker dies, so a
     # killed worker's job is picked up again (tasks are idempotent by design).

@@ -27,3 +27,16 @@ def test_gpu_queue_is_consumed(worker_broker):
     with running_worker(worker_broker, queues=("gpu",)):
         result = client.send_task("reader_study.ping", args=["g"], queue="gpu")
         assert result.get(timeout=60)["payload"] == "g"
+
+
+def test_a_worker_on_default_only_leaves_gpu_work_alone(worker_broker):
+    """Light-work machines must never take a GPU job off the queue."""
+    client = worker_broker.client()
+    with running_worker(worker_broker, queues=("default",)) as worker:
+        gpu_job = client.send_task("reader_study.ping", args=["gpu"], queue="gpu")
+        light = client.send_task("reader_study.ping", args=["light"], queue="default")
+        assert light.get(timeout=60)["payload"] == "light"
+        assert gpu_job.state == "PENDING"
+        assert "'gpu'" not in worker.log()
+    with running_worker(worker_broker, queues=("gpu",)):
+        assert gpu_job.get(timeout=60)["payload"] == "gpu"
