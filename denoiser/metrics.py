@@ -61,9 +61,10 @@ def _window(window: Window | str) -> Window:
 def psnr(image: np.ndarray, reference: np.ndarray, window: Window | str = "ldct") -> float:
     """PSNR in dB of ``image`` against ``reference`` after both are windowed."""
     w = _window(window)
-    return float(
-        peak_signal_noise_ratio(w.apply(reference), w.apply(image), data_range=w.data_range)
-    )
+    with np.errstate(divide="ignore"):  # identical images: inf dB, not a warning
+        return float(
+            peak_signal_noise_ratio(w.apply(reference), w.apply(image), data_range=w.data_range)
+        )
 
 
 def ssim(
@@ -196,16 +197,21 @@ def noise_power_spectrum(
 
     Each ROI is detrended (``"mean"`` subtraction or a ``"plane"`` fit), Fourier transformed,
     and NPS(fx, fy) = dx dy / (Nx Ny) <|FFT|^2> averaged over ROIs; the radial average uses bins
-    one frequency step wide. ``image`` may be a stack (n, H, W) sharing one mask, for an
-    ensemble over slices. With ``reference`` the noise is ``image - reference``; otherwise the
-    ROIs must lie in uniform regions.
+    one frequency step wide. ``image`` may be a stack (n, H, W), with one mask for all or a
+    mask per slice, for an ensemble over slices. With ``reference`` the noise is
+    ``image - reference``; otherwise the ROIs must lie in uniform regions.
     """
     images = np.asarray(image, np.float64)
     images = images[None] if images.ndim == 2 else images
     if reference is not None:
         ref = np.asarray(reference, np.float64)
         images = images - (ref[None] if ref.ndim == 2 else ref)
-    rois = np.concatenate([extract_rois(im, roi_size, mask, stride) for im in images])
+    masks = np.asarray(mask) if mask is not None else None
+    if masks is None or masks.ndim == 2:
+        masks = [masks] * len(images)
+    rois = np.concatenate(
+        [extract_rois(im, roi_size, m, stride) for im, m in zip(images, masks, strict=True)]
+    )
     if len(rois) == 0:
         raise ValueError(f"no {roi_size}x{roi_size} ROI fits inside the mask")
     rois = _detrend(rois, detrend)

@@ -1,0 +1,87 @@
+import csv
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from denoiser import evaluate as E
+from denoiser import seeds
+from denoiser.baselines import gaussian_denoise
+from denoiser.ctsim import make_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("sim")
+    # Low flux gives the coarse 128x128 grid clinical-looking noise.
+    return make_dataset(2, size=128, doses=(0.25,), n_views=180, cache_dir=cache, i0=1e4)
+
+
+def test_evaluation_and_training_seeds_never_overlap():
+    ranges = [seeds.TRAIN_SEEDS, seeds.VALIDATION_SEEDS, seeds.EVALUATION_SEEDS]
+    for i, a in enumerate(ranges):
+        for b in ranges[i + 1 :]:
+            assert a.stop <= b.start or b.stop <= a.start
+    assert seeds.split_of(seeds.seeds_for("evaluation", 1)[0]) == "evaluation"
+    with pytest.raises(ValueError):
+        seeds.seeds_for("validation", len(seeds.VALIDATION_SEEDS) + 1)
+
+
+def test_evaluate_writes_tables_and_figures(tiny_dataset, tmp_path):
+    seen = {}
+
+    def roi_aware(hu, *, noise_roi, pixel_spacing_mm):
+        seen["roi"], seen["spacing"] = noise_roi.sum(), pixel_spacing_mm
+        return gaussian_denoise(
+            hu, sigma_mm=2 * pixel_spacing_mm, pixel_spacing_mm=pixel_spacing_mm
+        )
+
+    methods = {"identity": lambda hu: hu.copy(), "smooth": roi_aware}
+    results = E.evaluate(methods, tiny_dataset, tmp_path)
+    assert seen["roi"] > 0 and seen["spacing"] == pytest.approx(tiny_dataset.pixel_spacing_mm)
+    assert list(results) == [E.LD_NAME, "identity", "smooth", E.ND_NAME]
+    ld, ident = results[E.LD_NAME], results["identity"]
+    for key, _, _ in E.COLUMNS:
+        if key != "seconds":
+            assert ident.mean(key) == pytest.approx(ld.mean(key), nan_ok=True)
+    assert results["smooth"].mean("roi_sd") < ld.mean("roi_sd")
+    assert results[E.ND_NAME].mean("psnr") > ld.mean("psnr")
+    with open(tmp_path / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["method"] for r in rows] == list(results)
+    assert float(rows[0]["psnr_mean"]) == pytest.approx(ld.mean("psnr"), rel=1e-5)
+    with open(tmp_path / "per_slice.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 4 * len(tiny_dataset)
+    table = (tmp_path / "results.md").read_text()
+    assert "[-160, 240] HU" in table and "W400/L50" in table and "| smooth |" in table
+    for png in ("examples.png", "nps.png"):
+        assert (tmp_path / png).stat().st_size > 5000
+
+
+def test_main_adds_learned_models_through_denoiser(monkeypatch, tiny_dataset, tmp_path):
+    loaded = []
+
+    class FakeDenoiser:
+        name, version = "fake", "0.1"
+
+        @classmethod
+        def load(cls, path=None, *, device=None):
+            loaded.append(path)
+            return cls()
+
+        def denoise(self, hu):
+            return np.asarray(hu, np.float32) * 0.5 + 20.0
+
+    monkeypatch.setitem(
+        sys.modules, "denoiser.inference", types.SimpleNamespace(Denoiser=FakeDenoiser)
+    )
+    cache = tmp_path / "cache"
+    args = ["--n-slices", "1", "--size", "96", "--n-views", "120", "--methods", "gaussian"]
+    args += ["--cache", str(cache), "--out", str(tmp_path / "out"), "--quiet"]
+    assert E.main([*args, "--checkpoint", "a.pt"]) == 0
+    assert loaded == ["a.pt"]
+    assert "| fake 0.1 |" in (tmp_path / "out" / "results.md").read_text()
+    assert E.main([*args, "--no-model"]) == 0
+    assert loaded == ["a.pt"]
+    assert list(cache.glob("*.npz"))
