@@ -85,6 +85,8 @@ def read_series(
 
     ``source`` is a folder (searched recursively; non-DICOM files and DICOMDIR are skipped), a
     single file, or an iterable of paths, binary file objects or already-read datasets.
+    Headers of files read here come back without PixelData (the volume holds the pixels, so a
+    large series is not kept in memory three times); datasets passed in are left untouched.
     Pixel values go through RescaleSlope/RescaleIntercept. Slices are sorted by position along
     the slice normal (ImagePositionPatient . (row x column direction)), falling back to
     InstanceNumber when geometry is missing. An enhanced multi-frame CT is split into one
@@ -94,10 +96,15 @@ def read_series(
     Raises ``DicomReadError`` naming the file for undecodable pixel data, mixed series or
     mismatched slice sizes, and when no image is found.
     """
-    datasets = [_as_dataset(item) for item in _expand(source)]
+    items, from_folder = _expand(source)
     slices: list[tuple[Dataset, np.ndarray]] = []
-    for ds in datasets:
+    for item in items:
+        ds = _as_dataset(item, skip_non_dicom=from_folder)
+        if ds is None:
+            continue
         slices.extend(_frames(ds))
+        if not isinstance(item, Dataset) and "PixelData" in ds:
+            del ds.PixelData  # our own copy: free the encoded and decoded pixels, keep the header
     if not slices:
         raise DicomReadError(f"{_describe(source)}: no DICOM image with pixel data found")
     _check_one_series(slices)
@@ -106,39 +113,31 @@ def read_series(
     return volume, [header for header, _ in slices]
 
 
-def _expand(source: SourceLike | Iterable[SourceLike]) -> list[SourceLike]:
+def _expand(source: SourceLike | Iterable[SourceLike]) -> tuple[list[SourceLike], bool]:
+    """The items to read, and whether they came from scanning a folder."""
     if isinstance(source, Dataset) or hasattr(source, "read"):
-        return [source]  # type: ignore[list-item]
+        return [source], False  # type: ignore[list-item]
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != "DICOMDIR")
-            return [p for p in files if _looks_like_dicom(p)]
+            return files, True  # type: ignore[return-value]
         if not path.exists():
             raise DicomReadError(f"{path}: no such file or folder")
-        return [path]
-    return list(source)  # type: ignore[arg-type]
+        return [path], False
+    return list(source), False  # type: ignore[arg-type]
 
 
-def _looks_like_dicom(path: Path) -> bool:
-    """Preamble check only; files without a preamble are tried in full later."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    if len(head) == 132 and head[128:132] == b"DICM":
-        return True
-    return path.suffix.lower() in {".dcm", ".dicom", ".ima", ""}
-
-
-def _as_dataset(item: SourceLike) -> Dataset:
+def _as_dataset(item: SourceLike, *, skip_non_dicom: bool = False) -> Dataset | None:
+    """Read one item; a non-DICOM file met while scanning a folder is skipped (None)."""
     if isinstance(item, Dataset):
         return item
     name = _describe(item)
     try:
         return pydicom.dcmread(item, force=False)
     except InvalidDicomError as exc:
+        if skip_non_dicom:
+            return None
         raise DicomReadError(f"{name}: not a DICOM file ({exc})") from exc
     except Exception as exc:  # truncated or corrupt files fail in many ways inside pydicom
         raise DicomReadError(f"{name}: unreadable DICOM ({type(exc).__name__}: {exc})") from exc

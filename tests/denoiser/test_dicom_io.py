@@ -76,8 +76,12 @@ def test_round_trip_with_shuffled_files_sorts_by_position(series_dir, volume, tm
 def test_read_folder_skips_non_dicom_and_rejects_mixed_series(series_dir, tmp_path, volume):
     folder, _ = series_dir
     (folder / "notes.txt").write_text("not dicom")
-    hu, _ = read_series(folder)
+    (folder / "README").write_text("no extension, not dicom either")
+    hu, headers = read_series(folder)
     assert hu.shape == volume.shape
+    assert "PixelData" not in headers[0]  # freed: the volume holds the pixels
+    with pytest.raises(DicomReadError, match="notes.txt"):
+        read_series([folder / "notes.txt"])
     write_series(volume[:1], folder / "other", seed=7)
     with pytest.raises(DicomReadError, match="one series at a time"):
         read_series(folder)
