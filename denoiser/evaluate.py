@@ -29,6 +29,7 @@ import csv
 import inspect
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -95,6 +96,7 @@ def evaluate(
     dose: float | None = None,
     n_examples: int = 2,
     progress: bool = False,
+    command: str | None = None,
 ) -> dict[str, MethodResult]:
     """Run and measure ``methods`` on ``dataset`` at ``dose``; write the reports to ``out_dir``.
 
@@ -141,7 +143,7 @@ def evaluate(
             )
         except ValueError:
             res.nps = None  # no liver ROI fits at this image size
-    write_reports(results, dataset, dose, out, n_examples=n_examples)
+    write_reports(results, dataset, dose, out, n_examples=n_examples, command=command)
     return results
 
 
@@ -203,10 +205,11 @@ def write_reports(
     out: Path,
     *,
     n_examples: int = 2,
+    command: str | None = None,
 ) -> None:
     _write_per_slice_csv(results, out / "per_slice.csv")
     _write_summary_csv(results, out / "results.csv")
-    (out / "results.md").write_text(_markdown(results, dataset, dose))
+    (out / "results.md").write_text(_markdown(results, dataset, dose, command))
     _plot_examples(results, dataset, dose, out / "examples.png", n_examples)
     _plot_nps(results, out / "nps.png")
 
@@ -247,11 +250,14 @@ def _num(value: float) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.6g}"
 
 
-def _markdown(results: dict[str, MethodResult], dataset: SimDataset, dose: float) -> str:
+def _markdown(
+    results: dict[str, MethodResult], dataset: SimDataset, dose: float, command: str | None
+) -> str:
     seeds = [s.seed for s in dataset]
     lines = [
         "# Denoiser benchmark on held-out simulated low-dose phantoms",
         "",
+        *([f"Reproduce: `{command}`", ""] if command else []),
         f"- Data: {len(dataset)} abdominal phantom slices, {dataset.size}x{dataset.size}, "
         f"{dataset.pixel_spacing_mm:.2f} mm pixels, seeds {min(seeds)}-{max(seeds)} "
         f"(evaluation range {EVALUATION_SEEDS.start}-{EVALUATION_SEEDS.stop - 1}, never used "
@@ -454,7 +460,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         progress=not args.quiet,
     )
-    results = evaluate(methods, dataset, args.out, dose=args.dose, progress=not args.quiet)
+    command = "python -m denoiser evaluate " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    results = evaluate(
+        methods, dataset, args.out, dose=args.dose, progress=not args.quiet, command=command
+    )
     if not args.quiet:
         print((args.out / "results.md").read_text())
         print(f"wrote {args.out}/results.md, results.csv, per_slice.csv, examples.png, nps.png")
