@@ -44,6 +44,20 @@ app.conf.update(
     task_always_eager=False,
 )
 
+# The job sweeper (reader_study.jobs.sweeper): run by exactly one celery beat per
+# deployment (`make run` starts it inside its worker with -B; scaled out, one
+# `celery -A ldct_web beat` process). Its schedule file lives in var/.
+from django.conf import settings  # noqa: E402  (after DJANGO_SETTINGS_MODULE is set)
+
+app.conf.beat_schedule = {
+    "sweep-lost-jobs": {
+        "task": "reader_study.tasks.maintenance.sweep_jobs",
+        "schedule": float(os.environ.get("LDCT_JOB_SWEEP_SECONDS", "60")),
+        "options": {"queue": "default", "expires": 300},
+    }
+}
+app.conf.beat_schedule_filename = str(settings.VAR_DIR / "celerybeat-schedule")
+
 
 @app.on_after_configure.connect
 def _make_embedded_folders(sender: Celery, **_: object) -> None:

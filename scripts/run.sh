@@ -21,8 +21,10 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# -B: this worker also runs celery beat, whose job sweeper re-queues jobs a killed
+# worker left behind (one beat per deployment; its schedule file is in var/).
 .venv/bin/celery -A ldct_web worker -Q default,gpu --concurrency 1 --loglevel INFO \
-  --hostname "worker@%h" &
+  --hostname "worker@%h" -B &
 pids+=($!)
 .venv/bin/gunicorn ldct_web.wsgi:application --bind "$HOST:$PORT" --workers 3 \
   --timeout 300 --access-logfile - &

@@ -1,4 +1,8 @@
-"""Celery tasks. Small, idempotent functions of ids; the database is the truth."""
+"""Celery tasks. Small, idempotent functions of ids; the database is the truth.
+
+- gpu: denoising and training jobs (queue "gpu", one worker process per GPU);
+- maintenance: the job sweeper (queue "default", run by celery beat).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import os
 import socket
 
 from celery import shared_task
+
+from reader_study.tasks import gpu, maintenance  # noqa: F401  (registers the tasks)
 
 
 @shared_task(name="reader_study.ping")

@@ -1,0 +1,64 @@
+"""Starting jobs: denoising on demand or after ingest, training from the platform."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from reader_study.jobs import lifecycle
+from reader_study.models import Case, DenoiseJob, DenoiserModel, JobState, Series, TrainingJob
+
+log = logging.getLogger(__name__)
+
+
+def request_denoise(case: Case, model: DenoiserModel, user=None) -> tuple[DenoiseJob, str]:
+    """Makes sure (case, model) gets denoised; returns the job and what happened.
+
+    One job row per (case, model): an active or finished job is left alone, a failed or
+    cancelled one is retried, a series denoised earlier is linked instead of recomputed.
+    """
+    with transaction.atomic():
+        job, created = DenoiseJob.objects.select_for_update().get_or_create(
+            case=case,
+            denoiser_model=model,
+            defaults={"created_by": user, "heartbeat_at": timezone.now()},
+        )
+        if created:
+            existing = Series.objects.filter(
+                case=case, kind=Series.Kind.DENOISED, denoiser_model=model
+            ).first()
+            if existing is not None:
+                job.state, job.output_series, job.finished_at = (
+                    JobState.SUCCEEDED,
+                    existing,
+                    timezone.now(),
+                )
+                job.save(update_fields=["state", "output_series", "finished_at"])
+                return job, "already denoised"
+            lifecycle.enqueue_on_commit(job)
+            return job, "queued"
+        if job.state in (JobState.FAILED, JobState.CANCELLED):
+            lifecycle.retry(job)
+            job.refresh_from_db()
+            return job, "queued again"
+        return job, f"already {job.get_state_display().lower()}"
+
+
+def launch_training(
+    owner, name: str, options: dict, low_dose: list[Case], normal_dose: list[Case]
+) -> TrainingJob:
+    with transaction.atomic():
+        job = TrainingJob.objects.create(
+            owner=owner,
+            created_by=owner,
+            name=name,
+            options=options,
+            heartbeat_at=timezone.now(),
+            max_attempts=3,
+        )
+        job.low_dose_cases.set(low_dose)
+        job.normal_dose_cases.set(normal_dose)
+        lifecycle.enqueue_on_commit(job)
+    return job

@@ -1,0 +1,264 @@
+"""The work of a TrainingJob: unpaired LD/ND cases -> CycleGAN training -> a new model version.
+
+Low-dose and normal-dose cases are unpaired, as the method needs. Validation is paired
+by simulation: a few normal-dose slices are held out of training and given low-dose
+noise by projection-domain noise insertion (denoiser.ctsim.insert_noise), so every
+epoch reports PSNR/SSIM against the real normal-dose slice, beside the noisy input's.
+Progress (iterations, losses, epoch metrics) goes into TrainingJob.history as it comes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from reader_study import registry
+from reader_study.jobs.denoise import JobInputError, read_source
+from reader_study.jobs.lifecycle import Attempt
+from reader_study.models import Case, TrainingJob
+
+log = logging.getLogger(__name__)
+LOSS_KEYS = ("total", "adv", "cycle", "identity", "perceptual", "D_total")
+
+
+@dataclass
+class TrainingOptions:
+    """The options a researcher sets; everything else is the denoiser's default config."""
+
+    epochs: int = 10
+    iters_per_epoch: int = 200
+    batch_size: int = 4
+    patch_size: int = 96
+    lr: float = 2e-4
+    base_width: int = 32
+    val_slices: int = 4
+    val_dose: float = 0.25
+    perceptual: bool = True
+    seed: int = 1234
+
+    LIMITS = {
+        "epochs": (1, 500),
+        "iters_per_epoch": (1, 100_000),
+        "batch_size": (1, 64),
+        "patch_size": (16, 512),
+        "lr": (1e-6, 1e-2),
+        "base_width": (4, 128),
+        "val_slices": (0, 64),
+        "val_dose": (0.01, 0.9),
+        "seed": (0, 2**31 - 1),
+    }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainingOptions:
+        """Validates a researcher's options; raises ValueError naming the bad option."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"Unknown training options: {', '.join(sorted(unknown))}.")
+        options = cls(**{k: v for k, v in data.items() if v is not None})
+        for name, (low, high) in cls.LIMITS.items():
+            value = getattr(options, name)
+            if not isinstance(value, int | float) or not low <= value <= high:
+                raise ValueError(f"{name.replace('_', ' ')} must be between {low} and {high}.")
+        return options
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def encoder_weights() -> Path:
+    import denoiser
+
+    return Path(denoiser.__file__).parent / "weights" / "ct_encoder.pt"
+
+
+def build_config(job: TrainingJob, options: TrainingOptions, version: str, out_dir: Path):
+    import torch
+
+    from denoiser.config import TrainConfig
+    from denoiser.networks import DiscriminatorSpec, GeneratorSpec
+
+    width = options.base_width
+    perceptual = options.perceptual and encoder_weights().is_file()
+    return TrainConfig(
+        name=job.name,
+        version=version,
+        seed=options.seed,
+        out_dir=str(out_dir),
+        data_source="dicom",
+        threads=torch.get_num_threads(),
+        patch_size=options.patch_size,
+        batch_size=options.batch_size,
+        epochs=options.epochs,
+        iters_per_epoch=options.iters_per_epoch,
+        lr=options.lr,
+        val_dose=options.val_dose,
+        generator=GeneratorSpec(base_width=width, max_width=width * 4),
+        discriminator=DiscriminatorSpec(width=width * 2),
+        perceptual_net="ct_encoder" if perceptual else "none",
+        encoder_path=str(encoder_weights()),
+        log_every=max(1, min(25, options.iters_per_epoch // 4)),
+        checkpoint_every=max(1, min(250, options.iters_per_epoch)),
+    )
+
+
+def _case_slices(cases: list[Case], role: str) -> tuple[list[np.ndarray], list[float]]:
+    slices, spacings = [], []
+    for case in cases:
+        series = case.original_series
+        if series is None or not series.instances.exists():
+            raise JobInputError(f"{role} case {case.label!r} has no stored original series.")
+        volume, headers = read_source(series)
+        slices.extend(volume)
+        spacing = headers[0].get("PixelSpacing") or [0.7]
+        spacings.extend([float(spacing[0])] * len(volume))
+    if not slices:
+        raise JobInputError(f"Pick at least one {role} case.")
+    return slices, spacings
+
+
+def _validation(nd: list[np.ndarray], spacings: list[float], options: TrainingOptions):
+    """Holds out normal-dose slices and makes their simulated low-dose twins (paired)."""
+    from denoiser.ctsim import insert_noise
+    from denoiser.data import PairedSlices
+
+    count = min(options.val_slices, len(nd) // 4)
+    if count == 0:
+        return nd, None
+    picks = set(np.linspace(0, len(nd) - 1, count).round().astype(int).tolist())
+    rng = np.random.default_rng(options.seed)
+    ld_val, nd_val = [], []
+    for index in sorted(picks):
+        square = _centre_square(nd[index])
+        nd_val.append(square)
+        ld_val.append(
+            insert_noise(square, options.val_dose, rng=rng, pixel_spacing_mm=spacings[index])
+        )
+    train = [s for i, s in enumerate(nd) if i not in picks]
+    return train, PairedSlices(ld=np.stack(ld_val), nd=np.stack(nd_val))
+
+
+def _centre_square(image: np.ndarray) -> np.ndarray:
+    size = min(image.shape)
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    return np.ascontiguousarray(image[top : top + size, left : left + size], dtype=np.float32)
+
+
+def build_data(job: TrainingJob, options: TrainingOptions):
+    from denoiser.data import TrainingData
+
+    ld, _ = _case_slices(list(job.low_dose_cases.all()), "low-dose")
+    nd, spacings = _case_slices(list(job.normal_dose_cases.all()), "normal-dose")
+    nd_train, val = _validation(nd, spacings, options)
+    return TrainingData(ld=ld, nd=nd_train, val=val), {
+        "ld_slices": len(ld),
+        "nd_slices": len(nd_train),
+        "val_slices": 0 if val is None else len(val.ld),
+    }
+
+
+class HistoryRecorder:
+    """Turns the trainer's progress events into TrainingJob.history and progress numbers."""
+
+    def __init__(self, attempt: Attempt, history: list) -> None:
+        self.attempt = attempt
+        self.history = list(history)
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "iteration":
+            losses = {k: round(float(v), 5) for k, v in event["losses"].items() if k in LOSS_KEYS}
+            self.history.append(
+                {
+                    "kind": "iteration",
+                    "epoch": event["epoch"],
+                    "iteration": event["iteration"],
+                    "losses": losses,
+                }
+            )
+        elif kind == "epoch":
+            metrics = {k: round(float(v), 4) for k, v in (event.get("metrics") or {}).items()}
+            self.history.append(
+                {
+                    "kind": "epoch",
+                    "epoch": event["epoch"],
+                    "iteration": event["iteration"],
+                    "metrics": metrics,
+                    "best": bool(event.get("best")),
+                }
+            )
+        if "total_iterations" in event:
+            self.attempt.done = int(event["iteration"])
+            self.attempt.total = int(event["total_iterations"])
+        self.attempt.extra["history"] = self.history
+        if kind == "epoch":
+            self.attempt.beat()  # epochs are rare and the page waits for them: write now
+
+    def should_stop(self) -> bool:
+        return self.attempt.lost.is_set()
+
+
+def model_card(job: TrainingJob, options: TrainingOptions, counts: dict, best: dict) -> str:
+    lows = ", ".join(c.label for c in job.low_dose_cases.all())
+    normals = ", ".join(c.label for c in job.normal_dose_cases.all())
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in best.items() if isinstance(v, int | float))
+    return "\n".join(
+        [
+            f"Trained on this platform by {job.owner.get_username()} (training job {job.pk}).",
+            "Method: unpaired attention CycleGAN (U-Net generator with attention fusion, "
+            "residual transformation, perceptual loss when the CT encoder weights are present).",
+            f"Low-dose cases ({counts['ld_slices']} slices): {lows}.",
+            f"Normal-dose cases ({counts['nd_slices']} slices for training): {normals}.",
+            f"Validation: {counts['val_slices']} held-out normal-dose slices with simulated "
+            f"{options.val_dose:g} x dose noise; HU window [-160, 240].",
+            f"Best validation: {metrics or 'none (no validation slices)'}.",
+            "Options: " + ", ".join(f"{k}={v}" for k, v in options.to_dict().items()) + ".",
+            "Research use only, not for clinical diagnosis.",
+        ]
+    )
+
+
+def out_dir_for(job: TrainingJob) -> Path:
+    return Path(settings.VAR_DIR) / "training" / f"job-{job.pk}"
+
+
+def run(attempt: Attempt) -> dict:
+    """Trains (resuming this job's last.pt when a previous attempt left one) and registers."""
+    from denoiser.train import train
+    from reader_study.jobs import lifecycle
+
+    job = TrainingJob.objects.select_related("owner").get(pk=attempt.job.pk)
+    attempt.job = job
+    try:
+        options = TrainingOptions.from_dict(job.options)
+    except (TypeError, ValueError) as exc:
+        raise JobInputError(str(exc)) from exc
+    data, counts = build_data(job, options)
+    attempt.check()
+    version = registry.next_version(job.name)
+    out_dir = out_dir_for(job)
+    cfg = build_config(job, options, version, out_dir)
+    recorder = HistoryRecorder(attempt, job.history)  # a resumed run continues it
+    result = train(cfg, progress=recorder, should_stop=recorder.should_stop, data=data)
+    if result.stopped:
+        lifecycle.finish_cancelled(attempt)
+        return {"job": job.pk, "stopped": True}
+    checkpoint = result.best_checkpoint or result.last_checkpoint
+    with attempt.fenced(), open(checkpoint, "rb") as fh:
+        model = registry.register_checkpoint(
+            fh,
+            filename=checkpoint.name,
+            name=job.name,
+            version=registry.next_version(job.name),
+            created_by=job.owner,
+            model_card=model_card(job, options, counts, result.best_metrics),
+            metrics=result.best_metrics,
+        )
+        lifecycle.succeed(attempt, result_model=model, history=recorder.history)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return {"job": job.pk, "model": model.pk}
