@@ -214,6 +214,10 @@ def abdominal_phantom(
     _add_texture(c, rng, texture_sd_hu)
     # A touch of blur stands in for partial volume, so edges are not one-pixel steps.
     hu = ndimage.gaussian_filter(c.hu, sigma=0.5).astype(np.float32)
+    # On very coarse grids the blur reaches past the scanner circle, which the parallel-beam
+    # projector requires to be air (same circle as skimage's radon).
+    yy, xx = np.ogrid[:size, :size]
+    hu[(yy - size // 2) ** 2 + (xx - size // 2) ** 2 > (size // 2) ** 2] = AIR_HU
 
     clean_liver = _homogeneous_liver(c, liver, [m for m, *_ in lesions_raw], vessels)
     lesions = [
@@ -408,4 +412,7 @@ def _liver_roi(c: _Canvas, rng: np.random.Generator, clean_liver: np.ndarray) ->
             r, col = candidates[rng.integers(len(candidates))]
             return np.hypot(c.y - c.y[r, col], c.x - c.x[r, col]) <= radius
         radius *= 0.8
-    return clean_liver.copy()
+    # A liver too small for any disk (tiny images): the most central homogeneous pixels.
+    r, col = np.unravel_index(np.argmax(clearance), clearance.shape)
+    radius = min(clearance[r, col], max(np.sqrt(LIVER_ROI_AREA_MM2 / np.pi), c.spacing))
+    return np.hypot(c.y - c.y[r, col], c.x - c.x[r, col]) <= radius
