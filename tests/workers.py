@@ -116,7 +116,10 @@ class WorkerProcess:
         self.process.wait(timeout=30)
 
 
-def start_worker(broker: WorkerBroker, queues=("default", "gpu"), name="w") -> WorkerProcess:
+def start_worker(
+    broker: WorkerBroker, queues=("default", "gpu"), name="w", extra_env: dict | None = None
+) -> WorkerProcess:
+    """`extra_env` adds variables for this worker only (e.g. short job timings in tests)."""
     log_path = broker.var_dir / f"worker-{name}-{uuid.uuid4().hex[:6]}.log"
     command = [
         sys.executable,
@@ -140,7 +143,7 @@ def start_worker(broker: WorkerBroker, queues=("default", "gpu"), name="w") -> W
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=broker.env(),
+            env={**broker.env(), **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the children
