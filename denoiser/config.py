@@ -79,6 +79,7 @@ class TrainConfig:
     # --- bookkeeping
     log_every: int = 25
     checkpoint_every: int = 250  # iterations between "last.pt" saves (resume points)
+    best_metric: str = "psnr"  # validation metric (higher is better) that picks best.pt
 
     # --- perceptual encoder pretraining (pretrain-encoder)
     encoder_iters: int = 3000

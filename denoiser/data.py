@@ -45,6 +45,7 @@ class PairedSlices:
     ld: np.ndarray
     nd: np.ndarray
     liver_rois: list[np.ndarray] = field(default_factory=list)
+    truth: np.ndarray | None = None  # noise-free reconstruction, when simulated
 
 
 @dataclass

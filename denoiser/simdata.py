@@ -62,8 +62,9 @@ def simulated_slice(cfg: TrainConfig, role: str, seed: int) -> dict[str, np.ndar
     rng = np.random.default_rng([seed, 0x51])
     kw = {"rng": rng, "pixel_spacing_mm": phantom.pixel_spacing_mm}
     if role == "val":
-        nd, ld = ctsim.simulate_pair(phantom.hu, dose, **kw)
-        out = {"ld": ld, "nd": nd, "liver_roi": phantom.liver_roi}
+        series = ctsim.simulate_doses(phantom.hu, [dose], with_truth=True, **kw)
+        out = {"ld": series.ld[dose], "nd": series.nd, "truth": series.truth}
+        out["liver_roi"] = phantom.liver_roi
     else:
         out = {"hu": ctsim.simulate_dose(phantom.hu, dose, **kw)}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,5 +90,6 @@ def simulated_training_data(cfg: TrainConfig, progress=None) -> TrainingData:
             ld=np.stack([v["ld"] for v in val]),
             nd=np.stack([v["nd"] for v in val]),
             liver_rois=[v["liver_roi"] for v in val],
+            truth=np.stack([v["truth"] for v in val]),
         )
     return TrainingData(ld=[x["hu"] for x in ld], nd=[x["hu"] for x in nd], val=paired)

@@ -285,7 +285,8 @@ class Trainer:
     def _end_epoch(self, total: int) -> dict[str, Any]:
         epoch = self.iteration // self.cfg.iters_per_epoch
         metrics = validate(self.model.G_ld2nd, self.data.val, self.cfg, self.device)
-        is_best = bool(metrics) and metrics.get("psnr", -1) > self.best.get("psnr", -np.inf)
+        key = self.cfg.best_metric
+        is_best = bool(metrics) and metrics.get(key, -np.inf) > self.best.get(key, -np.inf)
         if is_best or not self.best:
             self.best = {**metrics, "epoch": epoch, "iteration": self.iteration}
             self.export_best(self.best)

@@ -1,9 +1,11 @@
 """Validation during training: PSNR/SSIM on a paired simulated set.
 
 Metric convention (stated with every number): HU truncated to [-160, 240],
-data range 400 (the common LDCT convention), computed against the
-normal-dose image of the pair. ``*_input`` are the same metrics for the
-low-dose input, so every number has its baseline beside it.
+data range 400 (the common LDCT convention, :data:`denoiser.metrics.LDCT_WINDOW`).
+``psnr``/``ssim`` compare against the normal-dose image of the pair (what a
+clinical paired set offers); ``psnr_truth``/``ssim_truth`` against the
+noise-free reconstruction when the set is simulated. ``*_input`` are the same
+numbers for the low-dose input, so every result has its baseline beside it.
 """
 
 from __future__ import annotations
@@ -12,23 +14,37 @@ import numpy as np
 import torch
 from torch import nn
 
+from denoiser import metrics
 from denoiser.config import TrainConfig
 from denoiser.data import PairedSlices
 
-WINDOW = (-160.0, 240.0)
+
+def _mean_scores(images: np.ndarray, refs: np.ndarray) -> tuple[float, float]:
+    psnr = [metrics.psnr(i, r, "ldct") for i, r in zip(images, refs, strict=True)]
+    ssim = [metrics.ssim(i, r, "ldct") for i, r in zip(images, refs, strict=True)]
+    return float(np.mean(psnr)), float(np.mean(ssim))
 
 
-def window_psnr_ssim(img: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    lo, hi = WINDOW
-    a = np.clip(img, lo, hi).astype(np.float64)
-    b = np.clip(ref, lo, hi).astype(np.float64)
-    rng = hi - lo
-    return (
-        float(peak_signal_noise_ratio(b, a, data_range=rng)),
-        float(structural_similarity(b, a, data_range=rng)),
-    )
+def score(out: np.ndarray, val: PairedSlices) -> dict[str, float]:
+    result: dict[str, float] = {}
+    refs = {"": val.nd, "_truth": val.truth}
+    for suffix, ref in refs.items():
+        if ref is None:
+            continue
+        result["psnr" + suffix], result["ssim" + suffix] = _mean_scores(out, ref)
+        result["psnr" + suffix + "_input"], result["ssim" + suffix + "_input"] = _mean_scores(
+            val.ld, ref
+        )
+    if val.liver_rois:
+        for key, images in (("liver_sd", out), ("liver_sd_input", val.ld), ("liver_sd_nd", val.nd)):
+            # Against the noise-free truth when known, so phantom texture is not counted as noise.
+            refs_t = val.truth if val.truth is not None else [None] * len(images)
+            sds = [
+                metrics.noise_sd(i, m, r)
+                for i, m, r in zip(images, val.liver_rois, refs_t, strict=True)
+            ]
+            result[key] = float(np.mean(sds))
+    return result
 
 
 def validate(
@@ -39,21 +55,4 @@ def validate(
     from denoiser.inference import apply_generator
 
     out = apply_generator(net, val.ld, (cfg.hu_min, cfg.hu_max), device)
-    scores = [window_psnr_ssim(o, n) for o, n in zip(out, val.nd, strict=True)]
-    inputs = [window_psnr_ssim(i, n) for i, n in zip(val.ld, val.nd, strict=True)]
-    metrics = {
-        "psnr": float(np.mean([s[0] for s in scores])),
-        "ssim": float(np.mean([s[1] for s in scores])),
-        "psnr_input": float(np.mean([s[0] for s in inputs])),
-        "ssim_input": float(np.mean([s[1] for s in inputs])),
-    }
-    if val.liver_rois:
-        sd_out = [float(o[m].std()) for o, m in zip(out, val.liver_rois, strict=True)]
-        sd_in = [float(i[m].std()) for i, m in zip(val.ld, val.liver_rois, strict=True)]
-        sd_nd = [float(n[m].std()) for n, m in zip(val.nd, val.liver_rois, strict=True)]
-        metrics.update(
-            liver_sd=float(np.mean(sd_out)),
-            liver_sd_input=float(np.mean(sd_in)),
-            liver_sd_nd=float(np.mean(sd_nd)),
-        )
-    return metrics
+    return score(out, val)
