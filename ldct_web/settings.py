@@ -135,6 +135,19 @@ STORAGES = {
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
+# --- Case ingestion limits (README, "Configuration") ------------------------
+LDCT_MAX_UPLOAD_BYTES = env.integer("LDCT_MAX_UPLOAD_BYTES", 4 * 1024**3, minimum=1)
+LDCT_MAX_FILES_PER_CASE = env.integer("LDCT_MAX_FILES_PER_CASE", 5000, minimum=1)
+LDCT_UPLOAD_CHUNK_BYTES = env.integer("LDCT_UPLOAD_CHUNK_BYTES", 8 * 1024**2, minimum=64 * 1024)
+# A zip member may expand at most this many times its compressed size (zip bombs).
+LDCT_ZIP_MAX_RATIO = env.integer("LDCT_ZIP_MAX_RATIO", 200, minimum=1)
+# Empty list: the built-in set (uncompressed, deflate, JPEG, JPEG-LS, JPEG 2000, RLE).
+LDCT_ACCEPTED_TRANSFER_SYNTAXES = env.word_list("LDCT_ACCEPTED_TRANSFER_SYNTAXES", [])
+# A chunk request body is read as a stream, never into memory whole; this only
+# bounds the bodies Django does read whole (forms, JSON).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

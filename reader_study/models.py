@@ -28,6 +28,9 @@ class Case(models.Model):
     label = models.CharField(max_length=200, help_text="The researcher's own name for the case.")
     # After de-identification: the remapped StudyInstanceUID every series of the case shares.
     study_instance_uid = models.CharField(max_length=64, unique=True)
+    # Keyed hash of (owner, source study, source series): finds the case again when the
+    # same series is uploaded twice, without keeping the identified UIDs.
+    source_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INGESTING)
     status_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -241,3 +244,69 @@ class TrainingJob(JobFields):
 
     def __str__(self) -> str:
         return f"train {self.name} ({self.state})"
+
+
+# --- Uploads: the browser's chunked, resumable way into ingest -------------------------------
+
+
+class UploadSession(models.Model):
+    """One researcher's upload of one case: files arrive in chunks, then one ingest.
+
+    The row (and its UploadFiles) is the resume point: a reloaded page asks which
+    chunks the server already holds and sends only the rest.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Receiving files"
+        INGESTED = "ingested", "Ingested"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions"
+    )
+    label = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    case = models.ForeignKey(
+        Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="upload_sessions"
+    )
+    # The per-file report of the last ingest attempt (what the UI shows).
+    report = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"upload {self.label} ({self.status})"
+
+
+class UploadFile(models.Model):
+    """A file the browser announced; its chunks live in storage until ingest."""
+
+    session = models.ForeignKey(UploadSession, on_delete=models.CASCADE, related_name="files")
+    # The path the user dropped (folder/sub/file.dcm): shown in the report, never used as a path.
+    name = models.CharField(max_length=500)
+    size_bytes = models.PositiveBigIntegerField()
+    chunk_bytes = models.PositiveIntegerField()
+    # Indexes of the chunks stored so far; the browser resumes from the gaps.
+    received = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "name"], name="one_upload_file_per_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def chunk_count(self) -> int:
+        return -(-self.size_bytes // self.chunk_bytes)  # an empty file has no chunks
+
+    @property
+    def is_complete(self) -> bool:
+        return len(self.received) == self.chunk_count

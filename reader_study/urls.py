@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from reader_study import api, views
 
@@ -28,4 +28,4 @@ api_urls = [
     path("api/me/", api.me, name="api-me"),
 ]
 
-urlpatterns = account_urls + page_urls + api_urls
+urlpatterns = account_urls + page_urls + api_urls + [path("", include("reader_study.urls_cases"))]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from tests.ingest.test_case_access import CASE_URL_ACCESS
+
 # url name -> expected status for (anonymous, reader, researcher).
 # "login" means a redirect to the login page. Every named URL of the project
 # must appear here, so a new page cannot ship without an access decision.
@@ -39,7 +41,9 @@ def project_url_names() -> set[str]:
 
 
 def test_every_url_has_an_access_rule():
-    covered = set(PAGE_ACCESS) | set(API_ACCESS) | NOT_GET_PAGES
+    # Case, upload and DICOMweb URLs take arguments; their table is checked in
+    # tests/ingest/test_case_access.py (owner vs other researcher too).
+    covered = set(PAGE_ACCESS) | set(API_ACCESS) | NOT_GET_PAGES | set(CASE_URL_ACCESS)
     assert project_url_names() - covered == set()
 
 

@@ -1,0 +1,27 @@
+"""The view base of every DICOMweb endpoint: DRF auth and permissions, our own negotiation."""
+
+from __future__ import annotations
+
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from reader_study.case_access import CanUseCases
+
+
+class FirstRenderer(BaseContentNegotiation):
+    """DICOMweb negotiates media types itself (multipart/related, transfer syntaxes); DRF's
+    negotiation would answer 406 to any Accept it does not know before our code runs."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class DicomWebView(APIView):
+    permission_classes = [CanUseCases]
+    content_negotiation_class = FirstRenderer
+    renderer_classes = [JSONRenderer]
+    parser_classes: list = []  # STOW reads the raw stream

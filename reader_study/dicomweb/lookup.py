@@ -1,0 +1,105 @@
+"""Finding and reading stored instances, always through what the caller may see."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import pydicom
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+from pydicom.dataset import Dataset
+from pydicom.uid import ImplicitVRLittleEndian
+
+from reader_study.case_access import visible_cases
+from reader_study.models import Case, Instance, Series
+
+ORDER = ("slice_position", "instance_number", "pk")
+
+
+def visible_instances(user) -> QuerySet[Instance]:
+    return Instance.objects.filter(series__case__in=visible_cases(user)).select_related(
+        "series__case"
+    )
+
+
+def case_for_study(user, study_uid: str) -> Case:
+    case = visible_cases(user).filter(study_instance_uid=study_uid).first()
+    if case is None:
+        raise Http404(f"no study {study_uid} that you can see")
+    return case
+
+
+def series_of(user, study_uid: str, series_uid: str) -> Series:
+    series = Series.objects.filter(
+        case__in=visible_cases(user),
+        case__study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+    ).first()
+    if series is None:
+        raise Http404(f"no series {series_uid} in study {study_uid} that you can see")
+    return series
+
+
+def instances_of(user, study_uid: str, series_uid: str | None = None) -> list[Instance]:
+    found = visible_instances(user).filter(series__case__study_instance_uid=study_uid)
+    if series_uid:
+        found = found.filter(series__series_instance_uid=series_uid)
+    found = list(found.order_by("series__kind", "series__pk", *ORDER))
+    if not found:
+        raise Http404("no instances found that you can see")
+    return found
+
+
+def instance_of(user, study_uid: str, series_uid: str, sop_uid: str) -> Instance:
+    instance = (
+        visible_instances(user)
+        .filter(
+            series__case__study_instance_uid=study_uid,
+            series__series_instance_uid=series_uid,
+            sop_instance_uid=sop_uid,
+        )
+        .first()
+    )
+    if instance is None:
+        raise Http404(f"no instance {sop_uid} in that series that you can see")
+    return instance
+
+
+def instance_path(instance: Instance) -> str:
+    series = instance.series
+    return reverse(
+        "dicomweb:instance",
+        args=[
+            series.case.study_instance_uid,
+            series.series_instance_uid,
+            instance.sop_instance_uid,
+        ],
+    )
+
+
+def read(instance: Instance, pixels: bool = True) -> Dataset:
+    with instance.file.open("rb") as fh, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(fh, stop_before_pixels=not pixels)
+
+
+def raw_bytes(instance: Instance) -> bytes:
+    with instance.file.open("rb") as fh:
+        return fh.read()
+
+
+def encoded(instance: Instance, syntax: str) -> bytes:
+    """The instance as a Part 10 file in `syntax`: the stored bytes, or decoded to native."""
+    if syntax == instance.transfer_syntax_uid:
+        return raw_bytes(instance)
+    ds = read(instance)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.decompress()  # -> Explicit VR Little Endian
+    if syntax == ImplicitVRLittleEndian:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()

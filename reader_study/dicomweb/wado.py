@@ -1,0 +1,187 @@
+"""WADO-RS: instances (multipart/related application/dicom), metadata, frames, rendered."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+from django.http import HttpResponse, StreamingHttpResponse
+
+from reader_study.case_preview import SOFT_TISSUE, render_png
+from reader_study.dicomweb import lookup
+from reader_study.dicomweb.base import DicomWebView
+from reader_study.dicomweb.multipart import new_boundary, stream_parts
+from reader_study.dicomweb.negotiation import accepts, choose_dicom_syntax
+from reader_study.dicomweb.qido import DICOM_JSON
+from reader_study.models import Instance
+
+BULK_THRESHOLD = 64 * 1024
+
+
+def not_acceptable(what: str) -> HttpResponse:
+    return HttpResponse(
+        json.dumps({"detail": f"Not Acceptable: {what}"}),
+        status=406,
+        content_type="application/json",
+    )
+
+
+def dicom_multipart(request, instances: list[Instance]) -> HttpResponse:
+    accept = request.headers.get("Accept")
+    syntaxes = [choose_dicom_syntax(accept, i.transfer_syntax_uid) for i in instances]
+    if any(s is None for s in syntaxes):
+        return not_acceptable(
+            'this server sends multipart/related; type="application/dicom" with transfer-syntax '
+            "* (as stored), 1.2.840.10008.1.2.1 or 1.2.840.10008.1.2"
+        )
+    boundary = new_boundary()
+    parts = (
+        (f"application/dicom; transfer-syntax={syntax}", lookup.encoded(instance, syntax))
+        for instance, syntax in zip(instances, syntaxes, strict=True)
+    )
+    response = StreamingHttpResponse(
+        stream_parts(parts, boundary),
+        content_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
+    )
+    return response
+
+
+class RetrieveStudy(DicomWebView):
+    def get(self, request, study_uid: str):
+        return dicom_multipart(request, lookup.instances_of(request.user, study_uid))
+
+
+class RetrieveSeries(DicomWebView):
+    def get(self, request, study_uid: str, series_uid: str):
+        return dicom_multipart(request, lookup.instances_of(request.user, study_uid, series_uid))
+
+
+class RetrieveInstance(DicomWebView):
+    def get(self, request, study_uid: str, series_uid: str, sop_uid: str):
+        instance = lookup.instance_of(request.user, study_uid, series_uid, sop_uid)
+        return dicom_multipart(request, [instance])
+
+
+def metadata_json(request, instance: Instance) -> dict:
+    url = request.build_absolute_uri(lookup.instance_path(instance))
+
+    def bulk(element) -> str:
+        return f"{url}/bulkdata/{element.tag:08X}"
+
+    ds = lookup.read(instance, pixels=False)
+    data = ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk)
+    frames = ",".join(str(n) for n in range(1, instance.number_of_frames + 1))
+    data["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{url}/frames/{frames}"}
+    return data
+
+
+def metadata_response(request, instances: list[Instance]) -> HttpResponse:
+    if not accepts(request.headers.get("Accept"), DICOM_JSON, "application/json"):
+        return not_acceptable("metadata is sent as application/dicom+json")
+    body = json.dumps([metadata_json(request, i) for i in instances])
+    return HttpResponse(body, content_type=DICOM_JSON)
+
+
+class StudyMetadata(DicomWebView):
+    def get(self, request, study_uid: str):
+        return metadata_response(request, lookup.instances_of(request.user, study_uid))
+
+
+class SeriesMetadata(DicomWebView):
+    def get(self, request, study_uid: str, series_uid: str):
+        instances = lookup.instances_of(request.user, study_uid, series_uid)
+        return metadata_response(request, instances)
+
+
+class InstanceMetadata(DicomWebView):
+    def get(self, request, study_uid: str, series_uid: str, sop_uid: str):
+        instance = lookup.instance_of(request.user, study_uid, series_uid, sop_uid)
+        return metadata_response(request, [instance])
+
+
+def _frame_numbers(text: str, count: int) -> list[int] | None:
+    try:
+        numbers = [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        return None
+    if not numbers or any(n < 1 or n > count for n in numbers):
+        return None
+    return numbers
+
+
+def decoded_frames(instance: Instance):
+    ds = lookup.read(instance)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pixels = ds.pixel_array
+    return pixels.reshape(instance.number_of_frames, *pixels.shape[-2:]), ds
+
+
+class RetrieveFrames(DicomWebView):
+    """Frames as native (uncompressed, little endian) pixel data: octet-stream parts."""
+
+    def get(self, request, study_uid: str, series_uid: str, sop_uid: str, frames: str):
+        instance = lookup.instance_of(request.user, study_uid, series_uid, sop_uid)
+        numbers = _frame_numbers(frames, instance.number_of_frames)
+        if numbers is None:
+            return HttpResponse(
+                json.dumps(
+                    {"detail": f"frames: 1 to {instance.number_of_frames}, comma separated"}
+                ),
+                status=400,
+                content_type="application/json",
+            )
+        accept = request.headers.get("Accept")
+        if not accepts(
+            accept, "application/octet-stream"
+        ) or "transfer-syntax=1.2.840.10008.1.2.4" in (accept or ""):
+            return not_acceptable(
+                'frames are sent as multipart/related; type="application/octet-stream"'
+            )
+        pixels, _ = decoded_frames(instance)
+        boundary = new_boundary()
+        parts = [
+            (
+                "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1",
+                np.ascontiguousarray(pixels[n - 1])
+                .astype(pixels.dtype.newbyteorder("<"))
+                .tobytes(),
+            )
+            for n in numbers
+        ]
+        return StreamingHttpResponse(
+            stream_parts(parts, boundary),
+            content_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}',
+        )
+
+
+def _window(request, ds) -> tuple[float, float]:
+    text = request.query_params.get("window", "")
+    try:
+        centre, width = (float(v) for v in text.split(",")[:2])
+        return centre, width
+    except ValueError:
+        pass
+    try:
+        centre = float(ds.WindowCenter[0] if ds["WindowCenter"].VM > 1 else ds.WindowCenter)
+        width = float(ds.WindowWidth[0] if ds["WindowWidth"].VM > 1 else ds.WindowWidth)
+        return centre, width
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return SOFT_TISSUE
+
+
+class RetrieveRendered(DicomWebView):
+    """A frame as PNG at the header's window (or `?window=centre,width,linear`)."""
+
+    def get(self, request, study_uid: str, series_uid: str, sop_uid: str, frame: int = 1):
+        instance = lookup.instance_of(request.user, study_uid, series_uid, sop_uid)
+        frame = int(frame)
+        if not accepts(request.headers.get("Accept"), "image/png"):
+            return not_acceptable("rendered images are sent as image/png")
+        if not 1 <= frame <= instance.number_of_frames:
+            return HttpResponse(status=404)
+        pixels, ds = decoded_frames(instance)
+        return HttpResponse(
+            render_png(pixels[frame - 1], ds, _window(request, ds)), content_type="image/png"
+        )

@@ -1,0 +1,101 @@
+"""De-identification on ingest: DICOM PS3.15 Annex E Basic Application Level Confidentiality
+Profile, through the maintained `dicom-anonymizer` package (its Table E.1-1 actions).
+
+Two things are ours, on top of the library:
+- UIDs are remapped deterministically per case (`generate_uid` from the case key and the
+  old UID), where the library would draw random UIDs into a process-wide dictionary. So the
+  same series uploaded twice maps to the same UIDs and is recognised as a duplicate, two
+  cases never share a UID, and nothing identifying is kept to do it.
+- the researcher's case label becomes PatientName and PatientID, and the dataset states
+  what was done (PatientIdentityRemoved, DeidentificationMethod and its code sequence).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import version
+
+from dicomanonymizer import simpledicomanonymizer as anonymizer
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+# DeidentificationMethod is LO (64 characters a value), so one statement per value.
+METHOD = [
+    "DICOM PS3.15 Annex E Basic Application Confidentiality Profile",
+    f"dicom-anonymizer {version('dicom-anonymizer')}",
+    "LDCT Reader Studio: UIDs remapped per case",
+]
+IMPLEMENTATION_VERSION = "LDCT_STUDIO_1"
+# The UIDs the profile replaces (U) and sequences of references (X/Z/U*).
+_UID_ACTIONS = {anonymizer.replace_UID, anonymizer.delete_or_empty_or_replace_UID}
+
+
+class DeidentificationFailed(Exception):
+    pass
+
+
+def map_uid(case_key: str, old_uid: str) -> str:
+    return generate_uid(entropy_srcs=[case_key, old_uid])
+
+
+@cache
+def _base_rules() -> dict:
+    return anonymizer.initialize_actions()
+
+
+def _rules(case_key: str) -> dict:
+    def replace_uid(dataset: Dataset, tag) -> None:
+        element = dataset.get(tag)
+        if element is None:
+            return
+        if element.VR == "UI":
+            if isinstance(element.value, MultiValue):
+                element.value = [map_uid(case_key, str(v)) for v in element.value]
+            elif element.value:
+                element.value = map_uid(case_key, str(element.value))
+        else:
+            anonymizer.empty_element(element)
+
+    return {
+        tag: (replace_uid if action in _UID_ACTIONS else action)
+        for tag, action in _base_rules().items()
+    }
+
+
+def deidentify(ds: Dataset, *, case_key: str, label: str) -> None:
+    """De-identifies `ds` in place; the file meta is rebuilt to match."""
+    try:
+        anonymizer.anonymize_dataset(
+            ds, base_rules_gen=lambda: _rules(case_key), delete_private_tags=True
+        )
+    except (NotImplementedError, ValueError, KeyError, TypeError) as exc:
+        raise DeidentificationFailed(f"cannot de-identify: {exc}") from None
+    ds.PatientName = label[:64]
+    ds.PatientID = label[:64]
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = METHOD
+    ds.DeidentificationMethodCodeSequence = Sequence(
+        [_code("113100", "Basic Application Confidentiality Profile")]
+    )
+    ds.LongitudinalTemporalInformationModified = "REMOVED"
+    ds.file_meta = _file_meta(ds)
+
+
+def _code(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = meaning
+    return item
+
+
+def _file_meta(ds: Dataset) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    return meta

@@ -1,0 +1,1 @@
+"""Chunked, resumable browser uploads: sessions, files, chunks, then one ingest."""

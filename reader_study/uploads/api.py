@@ -1,0 +1,224 @@
+"""Upload API: the browser's resumable way to a case (STOW-RS is the tools' way).
+
+POST   /api/uploads/                                  start: {label}
+GET    /api/uploads/                                  my unfinished uploads (to resume)
+GET    /api/uploads/<id>/                             files and the chunks received
+DELETE /api/uploads/<id>/                             discard
+POST   /api/uploads/<id>/files/                       announce: {files: [{name, size}]}
+PUT    /api/uploads/<id>/files/<file>/chunks/<index>  raw bytes (Content-Digest optional)
+POST   /api/uploads/<id>/ingest/                      {series_instance_uid?, strict?}
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from reader_study.case_access import CanUseCases
+from reader_study.ingest.limits import current, human_bytes
+from reader_study.ingest.report import IngestError
+from reader_study.ingest.service import MAX_LABEL, ingest
+from reader_study.models import UploadFile, UploadSession
+from reader_study.uploads import chunks
+
+MAX_NAME = 500
+
+
+def _problem(status_code: int, message: str, **extra) -> Response:
+    return Response({"detail": message, **extra}, status=status_code)
+
+
+def _session_of(request: Request, public_id: uuid.UUID) -> UploadSession:
+    return get_object_or_404(UploadSession, public_id=public_id, owner=request.user)
+
+
+def _file_json(upload_file: UploadFile) -> dict:
+    return {
+        "id": upload_file.pk,
+        "name": upload_file.name,
+        "size": upload_file.size_bytes,
+        "chunk_bytes": upload_file.chunk_bytes,
+        "chunks": upload_file.chunk_count,
+        "received": upload_file.received,
+    }
+
+
+def _session_json(session: UploadSession, with_files: bool = True) -> dict:
+    files = list(session.files.all())
+    limits = current()
+    data = {
+        "id": str(session.public_id),
+        "label": session.label,
+        "status": session.status,
+        "created_at": session.created_at.isoformat(),
+        "chunk_bytes": limits.chunk_bytes,
+        "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_files": limits.max_files},
+        "file_count": len(files),
+        "bytes_total": sum(f.size_bytes for f in files),
+        "bytes_received": sum(sum(chunks.expected_length(f, i) for i in f.received) for f in files),
+        "report": session.report,
+        "case": session.case_id,
+    }
+    if with_files:
+        data["files"] = [_file_json(f) for f in files]
+    return data
+
+
+@api_view(["GET", "POST"])
+@permission_classes([CanUseCases])
+def sessions(request: Request) -> Response:
+    if request.method == "GET":
+        open_sessions = UploadSession.objects.filter(
+            owner=request.user, status=UploadSession.Status.OPEN
+        ).prefetch_related("files")
+        return Response([_session_json(s, with_files=False) for s in open_sessions])
+    label = " ".join(str(request.data.get("label", "") or "").split())
+    if not label:
+        return _problem(400, "label: a case label is required (your own name for the case)")
+    if len(label) > MAX_LABEL:
+        return _problem(400, f"label: at most {MAX_LABEL} characters")
+    session = UploadSession.objects.create(public_id=uuid.uuid4(), owner=request.user, label=label)
+    return Response(_session_json(session), status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET", "DELETE"])
+@permission_classes([CanUseCases])
+def session_detail(request: Request, public_id: uuid.UUID) -> Response:
+    session = _session_of(request, public_id)
+    if request.method == "DELETE":
+        chunks.discard_session(session)
+        session.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response(_session_json(session))
+
+
+def _still_open(session: UploadSession) -> Response | None:
+    if session.status != UploadSession.Status.OPEN:
+        return _problem(409, f"this upload is finished ({session.status}); start a new one")
+    return None
+
+
+@api_view(["POST"])
+@permission_classes([CanUseCases])
+def announce_files(request: Request, public_id: uuid.UUID) -> Response:
+    """Registers files (idempotent by name): a resumed upload learns what it still must send."""
+    session = _session_of(request, public_id)
+    if closed := _still_open(session):
+        return closed
+    wanted = request.data.get("files") if isinstance(request.data, dict) else None
+    if not isinstance(wanted, list) or not wanted:
+        return _problem(400, "files: a non-empty list of {name, size} is required")
+    limits = current()
+    try:
+        announced = {_name(item): _size(item) for item in wanted}
+    except ValueError as exc:
+        return _problem(400, str(exc))
+    with transaction.atomic():
+        existing = {f.name: f for f in session.files.select_for_update()}
+        merged = {name: f.size_bytes for name, f in existing.items()} | announced
+        if len(merged) > limits.max_files:
+            return _problem(
+                413,
+                f"{len(merged)} files, more than the limit of {limits.max_files} per case "
+                "(LDCT_MAX_FILES_PER_CASE)",
+            )
+        total = sum(merged.values())
+        if total > limits.max_upload_bytes:
+            return _problem(
+                413,
+                f"the upload is {human_bytes(total)}, more than the limit of "
+                f"{human_bytes(limits.max_upload_bytes)} (LDCT_MAX_UPLOAD_BYTES)",
+            )
+        out = [
+            _register(session, existing.get(n), n, s, limits.chunk_bytes)
+            for n, s in announced.items()
+        ]
+    return Response({"files": [_file_json(f) for f in out]})
+
+
+def _name(item) -> str:
+    name = str(item.get("name", "")) if isinstance(item, dict) else ""
+    if not name or len(name) > MAX_NAME or "\x00" in name:
+        raise ValueError(f"files: each needs a name of 1 to {MAX_NAME} characters")
+    return name
+
+
+def _size(item) -> int:
+    size = item.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"files: {item.get('name')}: size must be a whole number of bytes")
+    return size
+
+
+def _register(session, existing: UploadFile | None, name: str, size: int, chunk_bytes: int):
+    if existing is not None and existing.size_bytes == size:
+        return existing  # resume: keep what was received
+    if existing is not None:  # same name, other content: start that file again
+        chunks.discard_file(existing)
+        existing.delete()
+    return UploadFile.objects.create(
+        session=session, name=name, size_bytes=size, chunk_bytes=chunk_bytes
+    )
+
+
+@api_view(["PUT"])
+@permission_classes([CanUseCases])
+def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) -> Response:
+    session = _session_of(request, public_id)
+    if closed := _still_open(session):
+        return closed
+    upload_file = get_object_or_404(UploadFile, pk=file_id, session=session)
+    try:
+        # Read from the request stream: the body is never parsed, never buffered twice.
+        updated = chunks.receive(
+            upload_file, index, request._request, request.headers.get("Content-Digest")
+        )
+    except chunks.ChunkProblem as exc:
+        return _problem(exc.status, str(exc))
+    return Response({"received": len(updated.received), "complete": updated.is_complete})
+
+
+@api_view(["POST"])
+@permission_classes([CanUseCases])
+def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
+    session = _session_of(request, public_id)
+    if closed := _still_open(session):
+        return closed
+    files = list(session.files.all())
+    missing = [f for f in files if not f.is_complete]
+    if missing:
+        shown = ", ".join(
+            f"{f.name} ({len(f.received)} of {f.chunk_count} chunks)" for f in missing[:5]
+        )
+        return _problem(409, f"{len(missing)} file(s) are not complete yet: {shown}")
+    series_uid = str(request.data.get("series_instance_uid") or "") or None
+    strict = bool(request.data.get("strict", False))
+    with tempfile.TemporaryDirectory(prefix="ldct-upload-") as workdir:
+        sources = [chunks.assemble(f, Path(workdir)) for f in files]
+        try:
+            report = ingest(
+                owner=request.user,
+                label=session.label,
+                sources=sources,
+                series_uid=series_uid,
+                strict=strict,
+            )
+        except IngestError as exc:
+            session.report = exc.report.as_dict()
+            session.save(update_fields=["report", "updated_at"])
+            return Response(session.report | {"detail": exc.report.message}, status=exc.status)
+    session.report = report.as_dict()
+    session.status = UploadSession.Status.INGESTED
+    session.case_id = report.case["id"]
+    session.save()
+    chunks.discard_session(session)
+    created = report.case.get("created")
+    return Response(session.report, status=201 if created else 200)
