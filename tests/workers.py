@@ -115,6 +115,22 @@ class WorkerProcess:
             os.killpg(self.process.pid, sig)
         self.process.wait(timeout=30)
 
+    def stop(self, timeout: float = 30) -> None:
+        """Warm shutdown as an operator does it: SIGTERM to the main process only.
+
+        SIGTERM to the whole group can kill a pool child while it holds billiard's
+        result-queue lock, and the main process then hangs in shutdown; the group
+        is SIGKILLed only if the worker has not stopped after `timeout`.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # pool children left behind, if any
+
 
 def start_worker(
     broker: WorkerBroker, queues=("default", "gpu"), name="w", extra_env: dict | None = None
@@ -171,4 +187,4 @@ def running_worker(broker: WorkerBroker, **kwargs) -> Iterator[WorkerProcess]:
         yield worker
     finally:
         if worker.process.poll() is None:
-            worker.kill(signal.SIGTERM)
+            worker.stop()
