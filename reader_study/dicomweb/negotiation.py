@@ -82,6 +82,6 @@ def accepts(header: str | None, *media_types: str) -> str | None:
             major = candidate.split("/")[0]
             if item.media_type in (candidate, "*/*", f"{major}/*") or inner == candidate:
                 return candidate
-            if item.media_type.startswith("multipart/") and not inner:
+            if item.media_type.startswith("multipart/") and inner in ("", "*/*"):
                 return candidate
     return None

@@ -7,12 +7,13 @@ import warnings
 
 import numpy as np
 from django.http import HttpResponse, StreamingHttpResponse
+from pydicom.uid import ExplicitVRLittleEndian
 
 from reader_study.case_preview import SOFT_TISSUE, render_png
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import new_boundary, stream_parts
-from reader_study.dicomweb.negotiation import accepts, choose_dicom_syntax
+from reader_study.dicomweb.negotiation import accepts, choose_dicom_syntax, parse_accept
 from reader_study.dicomweb.qido import DICOM_JSON
 from reader_study.models import Instance
 
@@ -116,6 +117,22 @@ def decoded_frames(instance: Instance):
         warnings.simplefilter("ignore")
         pixels = ds.pixel_array
     return pixels.reshape(instance.number_of_frames, *pixels.shape[-2:]), ds
+
+
+def _accepts_native_frames(header: str | None) -> bool:
+    """Frames go out uncompressed: octet-stream, transfer syntax absent, * or Explicit VR LE."""
+    for item in parse_accept(header):
+        inner = item.params.get("type", "").lower()
+        native = item.params.get("transfer-syntax", "*") in ("*", ExplicitVRLittleEndian)
+        single = item.media_type in ("*/*", "application/octet-stream", "multipart/*")
+        multipart = item.media_type == "multipart/related" and inner in (
+            "",
+            "*/*",
+            "application/octet-stream",
+        )
+        if native and (single or multipart):
+            return True
+    return False
 
 
 class RetrieveFrames(DicomWebView):

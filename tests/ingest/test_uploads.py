@@ -93,7 +93,7 @@ def test_resent_chunk_is_idempotent_and_digest_checked(api, tmp_path):
     )
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_researchers_uploading_at_once_get_separate_cases(tmp_path, token_client):
     files = series_files(tmp_path, slices=3)
     users = [make_user("ann", RESEARCHER), make_user("ben", RESEARCHER)]

@@ -1,0 +1,170 @@
+"""DICOMweb proven with the real `dicomweb-client` library against a live server."""
+
+from __future__ import annotations
+
+import io
+
+import pydicom
+import pytest
+import requests
+from requests import HTTPError
+
+from reader_study.models import Case
+from reader_study.roles import RESEARCHER
+from tests.conftest import make_user
+from tests.ingest.dicom_files import shipped, write_ct_series
+
+# serialized_rollback: the flush after a transactional test would drop the role groups.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+@pytest.fixture
+def series(tmp_path):
+    return [pydicom.dcmread(p) for p in write_ct_series(tmp_path / "s", slices=6, size=32)]
+
+
+@pytest.fixture
+def stored(researcher, dicomweb_for, series):
+    client = dicomweb_for(researcher)
+    response = client.store_instances(series[::-1], additional_params={"label": "STOW-1"})
+    return client, response
+
+
+def test_stow_creates_a_case_and_lists_what_was_stored(stored):
+    _, response = stored
+    case = Case.objects.get()
+    assert case.label == "STOW-1" and case.original_series.num_instances == 6
+    assert len(response.ReferencedSOPSequence) == 6
+    assert "FailedSOPSequence" not in response
+    item = response.ReferencedSOPSequence[0]
+    assert item.ReferencedSOPClassUID == CT_IMAGE and item.WarningReason == 0xB000
+    assert case.study_instance_uid in item.RetrieveURL
+
+
+def test_qido_finds_study_series_and_sorted_instances(stored):
+    client, _ = stored
+    case = Case.objects.get()
+    studies = client.search_for_studies(search_filters={"PatientID": "STOW-1"})
+    assert [s["0020000D"]["Value"][0] for s in studies] == [case.study_instance_uid]
+    assert studies[0]["00201208"]["Value"] == [6]  # NumberOfStudyRelatedInstances
+    assert client.search_for_studies(search_filters={"PatientName": "nobody*"}) == []
+    series = client.search_for_series(case.study_instance_uid)
+    series_uid = series[0]["0020000E"]["Value"][0]
+    instances = client.search_for_instances(case.study_instance_uid, series_uid)
+    expected = list(case.original_series.instances.values_list("sop_instance_uid", flat=True))
+    assert [i["00080018"]["Value"][0] for i in instances] == expected
+
+
+def test_wado_rs_retrieves_deidentified_instances_metadata_and_frames(stored):
+    client, _ = stored
+    case = Case.objects.get()
+    series_uid = case.original_series.series_instance_uid
+    first = case.original_series.instances.first()
+    ds = client.retrieve_instance(case.study_instance_uid, series_uid, first.sop_instance_uid)
+    assert ds.PatientIdentityRemoved == "YES" and str(ds.PatientName) == "STOW-1"
+    assert ds.pixel_array.shape == (32, 32)
+    everything = client.retrieve_series(case.study_instance_uid, series_uid)
+    assert len(everything) == 6
+    metadata = client.retrieve_series_metadata(case.study_instance_uid, series_uid)
+    assert len(metadata) == 6 and "BulkDataURI" in metadata[0]["7FE00010"]
+    assert "7FE00010" not in {k for k, v in metadata[0].items() if "InlineBinary" in v}
+    frames = client.retrieve_instance_frames(
+        case.study_instance_uid, series_uid, first.sop_instance_uid, frame_numbers=[1]
+    )
+    assert len(frames[0]) == 32 * 32 * 2
+    png = client.retrieve_instance_rendered(
+        case.study_instance_uid, series_uid, first.sop_instance_uid, media_types=("image/png",)
+    )
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compressed_instance_as_stored_or_transcoded(researcher, dicomweb_for):
+    client = dicomweb_for(researcher)
+    client.store_instances(
+        [pydicom.dcmread(shipped("693_J2KR.dcm"))], additional_params={"label": "j2k"}
+    )
+    case = Case.objects.get()
+    instance = case.original_series.instances.get()
+    assert instance.transfer_syntax_uid == "1.2.840.10008.1.2.4.90"
+    args = (
+        case.study_instance_uid,
+        case.original_series.series_instance_uid,
+        instance.sop_instance_uid,
+    )
+    explicit = (("application/dicom", "1.2.840.10008.1.2.1"),)
+    native = client.retrieve_instance(*args, media_types=explicit)
+    assert native.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    as_stored = client.retrieve_instance(*args)  # dicomweb-client asks for transfer-syntax=*
+    assert as_stored.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    assert (native.pixel_array == as_stored.pixel_array).all()
+
+
+def test_stow_reports_each_refused_instance(researcher, dicomweb_for, series):
+    client = dicomweb_for(researcher)
+    mr = pydicom.dcmread(shipped("MR_small.dcm"))
+    response = client.store_instances(series[:2] + [mr], additional_params={"label": "mixed"})
+    assert len(response.ReferencedSOPSequence) == 2
+    [failed] = response.FailedSOPSequence
+    assert failed.ReferencedSOPInstanceUID == mr.SOPInstanceUID
+    assert failed.FailureReason == 0x0122  # SOP class not supported
+
+
+def test_stow_of_nothing_usable_is_409_and_stores_nothing(researcher, dicomweb_for, live_server):
+    client = dicomweb_for(researcher)
+    with pytest.raises(HTTPError) as caught:
+        client.store_instances([pydicom.dcmread(shipped("MR_small.dcm"))])
+    assert caught.value.response.status_code == 409
+    body = pydicom.Dataset.from_json(caught.value.response.content)
+    assert body.FailedSOPSequence[0].FailureReason == 0x0122
+    assert "modality MR" in caught.value.response.headers["Warning"]
+    assert Case.objects.count() == 0
+
+
+def test_wado_uri_for_cornerstone(stored, live_server, researcher):
+    client, _ = stored
+    case = Case.objects.get()
+    instance = case.original_series.instances.first()
+    params = {
+        "requestType": "WADO",
+        "studyUID": case.study_instance_uid,
+        "seriesUID": case.original_series.series_instance_uid,
+        "objectUID": instance.sop_instance_uid,
+        "contentType": "application/dicom",
+    }
+    headers = client._session.headers
+    response = requests.get(
+        f"{live_server.url}/dicomweb/wado", params=params, headers=headers, timeout=30
+    )
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/dicom"
+    assert pydicom.dcmread(io.BytesIO(response.content)).SOPInstanceUID == instance.sop_instance_uid
+    params["contentType"] = "image/jpeg"
+    jpeg = requests.get(
+        f"{live_server.url}/dicomweb/wado", params=params, headers=headers, timeout=30
+    )
+    assert jpeg.status_code == 200 and jpeg.content[:2] == b"\xff\xd8"
+    params["objectUID"] = "1.2.3"
+    assert (
+        requests.get(
+            f"{live_server.url}/dicomweb/wado", params=params, headers=headers, timeout=30
+        ).status_code
+        == 404
+    )
+
+
+def test_another_researcher_finds_nothing(stored, dicomweb_for):
+    case = Case.objects.get()
+    other = dicomweb_for(make_user("otto", RESEARCHER))
+    assert other.search_for_studies() == []
+    assert other.search_for_instances() == []
+    with pytest.raises(HTTPError) as caught:
+        other.retrieve_study(case.study_instance_uid)
+    assert caught.value.response.status_code == 404
+
+
+def test_reader_and_anonymous_are_refused(stored, dicomweb_for, reader, live_server):
+    with pytest.raises(HTTPError) as caught:
+        dicomweb_for(reader).search_for_studies()
+    assert caught.value.response.status_code == 403
+    assert requests.get(f"{live_server.url}/dicomweb/studies", timeout=30).status_code == 401
