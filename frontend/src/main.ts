@@ -2,6 +2,8 @@
 import "@picocss/pico/css/pico.min.css";
 import "./styles.css";
 import { markCurrentNavLink } from "./nav";
+import { initUpload } from "./upload";
 
 document.documentElement.dataset.bundle = "loaded";
 markCurrentNavLink(document);
+initUpload(document);

@@ -1,0 +1,72 @@
+"""The upload page in real (headless) Chromium: a folder goes in, the report comes out."""
+
+from __future__ import annotations
+
+import pytest
+
+from reader_study.models import Case
+from tests.conftest import PASSWORD
+from tests.ingest.dicom_files import shipped, write_ct_series
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def page(live_server, researcher, settings, tmp_path, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test
+    # itself are still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # live_server serves static files from the finders (frontend/dist), by unhashed names.
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", researcher.username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/dashboard/")
+        yield page
+        browser.close()
+
+
+def test_folder_upload_shows_the_report(page, live_server, tmp_path):
+    folder = tmp_path / "LDCT-case"
+    write_ct_series(folder / "series", slices=6, size=64)
+    (folder / "notes.txt").write_text("not DICOM")
+    (folder / "mr.dcm").write_bytes(shipped("MR_small.dcm").read_bytes())
+    page.goto(f"{live_server.url}/cases/upload/")
+    page.fill("#case-label", "Browser case")
+    assert page.evaluate("document.documentElement.dataset.bundle") == "loaded"
+    page.set_input_files("[data-pick-folder]", str(folder))
+    page.wait_for_selector("[data-start]:not([disabled])")
+    assert "8 files selected" in page.inner_text("[data-selection]")
+    page.click("[data-start]")
+    page.wait_for_selector(".report-ok", timeout=60_000)
+    assert "Case 'Browser case' created" in page.inner_text("[data-report-message]")
+    rows = page.locator("[data-report-rows] tr")
+    assert rows.count() == 8
+    text = page.inner_text("[data-report-rows]")
+    assert "modality MR, only CT is accepted" in text and "not a DICOM file" in text
+    assert page.locator("[data-report-rows] tr.result-accepted").count() == 6
+    case = Case.objects.get()
+    assert case.original_series.num_instances == 6
+    page.click("text=Open case")
+    page.wait_for_selector("h1")
+    assert page.inner_text("h1") == "Browser case"
+    assert page.evaluate("document.querySelector('figure img').naturalWidth") == 64
