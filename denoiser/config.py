@@ -55,6 +55,10 @@ class TrainConfig:
     discriminator: DiscriminatorSpec = field(default_factory=DiscriminatorSpec)
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
 
+    # --- what the discriminators see (see cyclegan.DiscInput)
+    disc_input: str = "window+highpass"  # "raw" | "window" | "window+highpass"
+    disc_window_hu: list[float] = field(default_factory=lambda: [-160.0, 240.0])
+
     # --- losses
     lambda_cycle: float = 10.0
     lambda_identity: float = 5.0  # 0.5 x lambda_cycle, as in CycleGAN

@@ -47,6 +47,7 @@ class DiscriminatorSpec:
     width: int = 64
     layers: int = 3
     norm: str = "instance"
+    in_channels: int = 1  # 2 when it also sees a high-pass channel (see cyclegan.DiscInput)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,7 +286,10 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, spec: DiscriminatorSpec) -> None:
         super().__init__()
         w = spec.width
-        layers: list[nn.Module] = [nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(spec.in_channels, w, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
         ch = w
         for i in range(1, spec.layers + 1):
             nxt = w * min(2**i, 8)

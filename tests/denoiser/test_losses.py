@@ -8,6 +8,7 @@ import torch
 from denoiser import losses
 from denoiser.config import TrainConfig
 from denoiser.cyclegan import CycleGAN
+from denoiser.data import hu_to_unit
 from denoiser.losses import FeatureExtractor
 from denoiser.networks import CTAutoencoder, DiscriminatorSpec, EncoderSpec
 from tests.denoiser.tiny import TINY_G
@@ -55,10 +56,16 @@ def tiny_gan() -> CycleGAN:
     return gan
 
 
+def soft_tissue(seed: int) -> torch.Tensor:
+    """Patches of 40 +- 60 HU in the networks' unit space (inside the discriminator window)."""
+    g = torch.Generator().manual_seed(seed)
+    return hu_to_unit(40.0 + 60.0 * torch.randn(2, 1, 32, 32, generator=g), -1024.0, 3072.0)
+
+
 @pytest.mark.parametrize("term", ["adv", "cycle", "identity", "perceptual"])
 def test_every_generator_parameter_gets_gradient_from_each_loss(term: str) -> None:
     gan = tiny_gan()
-    ld, nd = torch.randn(2, 1, 32, 32) * 0.1, torch.randn(2, 1, 32, 32) * 0.1
+    ld, nd = soft_tissue(1), soft_tissue(2)
     terms = gan.generator_losses(ld, nd)
     terms[term].backward()
     for g in (gan.G_ld2nd, gan.G_nd2ld):
@@ -68,7 +75,7 @@ def test_every_generator_parameter_gets_gradient_from_each_loss(term: str) -> No
 
 def test_every_discriminator_parameter_gets_gradient() -> None:
     gan = tiny_gan()
-    ld, nd = torch.randn(2, 1, 32, 32) * 0.1, torch.randn(2, 1, 32, 32) * 0.1
+    ld, nd = soft_tissue(1), soft_tissue(2)
     gan.generator_losses(ld, nd)
     gan.discriminator_losses(ld, nd)["D_total"].backward()
     for d in (gan.D_nd, gan.D_ld):
@@ -76,8 +83,17 @@ def test_every_discriminator_parameter_gets_gradient() -> None:
         assert not dead, dead
 
 
+def test_discriminator_input_window_and_highpass() -> None:
+    gan = tiny_gan()
+    x = soft_tissue(4)
+    seen = gan.d_in(x)
+    assert seen.shape == (2, 2, 32, 32)  # window + high-pass channels
+    assert seen[:, 0].min() >= -1 and seen[:, 0].max() <= 1
+    assert gan.D_nd.net[0].in_channels == 2
+
+
 def test_perceptual_weight_is_calibrated_to_its_share() -> None:
     gan = tiny_gan()
     gan.cfg.perceptual_share = 0.2
-    lam = gan.calibrate_perceptual(torch.randn(2, 1, 32, 32) * 0.1)
+    lam = gan.calibrate_perceptual(soft_tissue(3))
     assert lam > 0 and lam == gan.lambda_perceptual
