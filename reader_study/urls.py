@@ -28,4 +28,9 @@ api_urls = [
     path("api/me/", api.me, name="api-me"),
 ]
 
-urlpatterns = account_urls + page_urls + api_urls + [path("", include("reader_study.urls_cases"))]
+urlpatterns = (
+    account_urls
+    + page_urls
+    + api_urls
+    + [path("", include("reader_study.urls_cases")), path("", include("reader_study.urls_jobs"))]
+)

@@ -22,3 +22,26 @@ def jobs_env(worker_broker, settings, tmp_path, monkeypatch):  # noqa: F811
     client = worker_broker.client()
     monkeypatch.setattr(dispatch, "celery_app", lambda: client)
     return worker_broker
+
+
+class FakeBroker:
+    """Records the messages the code would publish (for tests without a worker)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list, str]] = []
+        self.conf = type("Conf", (), {"broker_url": "memory://", "broker_transport_options": {}})
+
+    def send_task(self, name, args=None, queue=None, **kwargs):
+        self.sent.append((name, list(args or []), queue))
+        return type("Result", (), {"id": f"task-{len(self.sent)}"})()
+
+    def job_ids(self) -> list[int]:
+        return [args[0] for _, args, _ in self.sent]
+
+
+@pytest.fixture
+def fake_broker(monkeypatch, settings, tmp_path) -> FakeBroker:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    broker = FakeBroker()
+    monkeypatch.setattr(dispatch, "celery_app", lambda: broker)
+    return broker
