@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from reader_study.ingest.demo import seed_demo_cases
 from reader_study.roles import READER, RESEARCHER, assign_role
 
 DEMO_ACCOUNTS = (
@@ -37,6 +38,9 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             assign_role(user, role)
+        # Simulated low-dose cases, ingested through the same path as uploads.
+        for line in seed_demo_cases(User.objects.get(username="researcher")):
+            self.stdout.write(line)
         if not options["quiet_logins"]:
             self.stdout.write("Demo logins:")
             for username, password, role, _ in DEMO_ACCOUNTS:
