@@ -226,6 +226,8 @@ def insert_noise(
     rng: np.random.Generator | int | None = None,
     pixel_spacing_mm: float = REF_PIXEL_MM,
     filter_name: str = DEFAULT_FILTER,
+    nd_noise_sd: float | None = None,
+    noise_roi: np.ndarray | None = None,
 ) -> np.ndarray:
     """Lower the dose of an image that already carries normal-dose noise.
 
@@ -233,28 +235,62 @@ def insert_noise(
     the line integrals p; the extra log-domain variance from normal dose to dose f is
         (1/f - 1) / N + sigma_e^2 (1/f^2 - 1) / N^2,   N = I0 exp(-p),
     which is drawn as Gaussian noise, reconstructed alone (FBP is linear) and added to the image.
-    ``i0`` must describe the normal-dose scan the image came from.
+    ``i0`` must describe the normal-dose scan the image came from. For a real scan whose flux
+    is unknown, pass its measured noise SD in soft tissue as ``nd_noise_sd`` (e.g.
+    ``metrics.estimate_noise_sd``) and where it was measured as ``noise_roi`` (default: all
+    soft tissue, -150..250 HU): the flux is then scaled so that simulated normal-dose noise has
+    that SD there, and the inserted noise is consistent with the scan's own (quarter dose
+    doubles it). Noise varies across the body, so the ROI matters.
     """
     _check_dose(dose_fraction)
     rng = np.random.default_rng(rng)
     n_views = n_views or default_n_views(nd_hu.shape[0])
     flux = flux_per_element(i0, pixel_spacing_mm, n_views)
-    p = np.clip(project(nd_hu, pixel_spacing_mm, n_views), 0.0, None)
+    outside = ~_inscribed_circle(nd_hu.shape[0])
+    # Real scans may have table or clothing outside the scanner circle; the projector only sees
+    # the circle, and only the line integrals' size matters here, so that part counts as air.
+    inside_only = np.where(outside, -1000.0, np.asarray(nd_hu, dtype=np.float64))
+    p = np.clip(project(inside_only, pixel_spacing_mm, n_views), 0.0, None)
+    if nd_noise_sd is not None:
+        region = noise_roi if noise_roi is not None else (nd_hu > -150) & (nd_hu < 250)
+        flux = _calibrated_flux(p, flux, nd_noise_sd, region & ~outside, pixel_spacing_mm, rng)
     expected = np.maximum(flux * np.exp(-p), COUNT_FLOOR)
     f = dose_fraction
     extra_var = (1 / f - 1) / expected + electronic_noise**2 * (1 / f**2 - 1) / expected**2
     noise = rng.normal(0.0, 1.0, size=p.shape) * np.sqrt(extra_var)
     n_hu = reconstruct(noise, pixel_spacing_mm, filter_name) + 1000.0  # HU of a zero-mean mu
     out = np.asarray(nd_hu, dtype=np.float32) + n_hu
-    outside = ~_inscribed_circle(nd_hu.shape[0])
     out[outside] = nd_hu[outside]
     return out.astype(np.float32)
 
 
+def _calibrated_flux(
+    p: np.ndarray,
+    flux: float,
+    target_sd: float,
+    region: np.ndarray,
+    pixel_spacing_mm: float,
+    rng: np.random.Generator,
+) -> float:
+    """Flux at which simulated normal-dose noise has ``target_sd`` inside ``region``.
+
+    Photon noise variance scales as 1/flux, so one noise-only reconstruction at the nominal flux
+    gives the factor (electronic noise is ignored here: it matters only in starved rays).
+    """
+    if target_sd <= 0:
+        raise ValueError(f"nd_noise_sd must be positive, got {target_sd}")
+    if region.sum() < 50:
+        raise ValueError("too few pixels in the noise ROI to calibrate the noise level")
+    expected = np.maximum(flux * np.exp(-p), COUNT_FLOOR)
+    noise = rng.normal(0.0, 1.0, size=p.shape) / np.sqrt(expected)
+    noise_hu = reconstruct(noise, pixel_spacing_mm) + 1000.0
+    return flux * (float(noise_hu[region].std()) / target_sd) ** 2
+
+
 def _inscribed_circle(size: int) -> np.ndarray:
-    centre = (size - 1) / 2.0
+    """The reconstruction circle exactly as skimage's radon/iradon define it."""
     yy, xx = np.ogrid[:size, :size]
-    return (yy - centre) ** 2 + (xx - centre) ** 2 <= (size / 2.0) ** 2
+    return (yy - size // 2) ** 2 + (xx - size // 2) ** 2 <= (size // 2) ** 2
 
 
 def _check_square(image: np.ndarray) -> None:

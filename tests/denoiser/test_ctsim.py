@@ -92,6 +92,17 @@ def test_insert_noise_adds_only_the_missing_variance(water_disk):
     assert abs((ld - nd)[centre].mean()) < 1.0
 
 
+def test_insert_noise_calibrates_to_the_scans_own_noise(water_disk):
+    hu, centre, spacing = water_disk
+    # Without electronic noise the answer is exact: quarter dose doubles the scan's noise.
+    kw = dict(n_views=180, pixel_spacing_mm=spacing, electronic_noise=0.0)
+    truth = ctsim.reconstruct(ctsim.project(hu, spacing, 180), spacing)
+    nd = ctsim.simulate_dose(hu, 1.0, rng=5, i0=3e3, **kw)  # a scan of unknown, low flux
+    nd_sd = _noise_sd(nd, truth, centre)
+    ld = ctsim.insert_noise(nd, 0.25, rng=6, nd_noise_sd=nd_sd, noise_roi=centre, **kw)
+    assert _noise_sd(ld, truth, centre) == pytest.approx(2 * nd_sd, rel=0.12)
+
+
 def test_phantom_simulation_noise_in_liver(small_phantom):
     ph = small_phantom
     series = ctsim.simulate_doses(

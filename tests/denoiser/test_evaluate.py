@@ -85,3 +85,15 @@ def test_main_adds_learned_models_through_denoiser(monkeypatch, tiny_dataset, tm
     assert E.main([*args, "--no-model"]) == 0
     assert loaded == ["a.pt"]
     assert list(cache.glob("*.npz"))
+
+
+def test_real_ct_with_inserted_noise(tmp_path):
+    methods = {"smooth": lambda hu: gaussian_denoise(hu, sigma_mm=1.5)}
+    rows = E.evaluate_real(methods, tmp_path, names=["CT_small.dcm"])
+    assert list(rows) == [E.LD_NAME, "smooth", E.ND_NAME]
+    ld, nd = rows[E.LD_NAME][0], rows[E.ND_NAME][0]
+    assert ld["noise_est"] > 1.5 * nd["noise_est"]  # quarter dose: noticeably noisier
+    assert rows["smooth"][0]["noise_est"] < ld["noise_est"]
+    assert "| smooth |" in (tmp_path / "real_ct.md").read_text()
+    assert (tmp_path / "real_ct.png").stat().st_size > 5000
+    assert E.evaluate_real(methods, tmp_path, names=["no_such_file.dcm"]) is None
