@@ -62,3 +62,11 @@ def launch_training(
         job.normal_dose_cases.set(normal_dose)
         lifecycle.enqueue_on_commit(job)
     return job
+
+
+def denoise_ready_cases(owner, model: DenoiserModel) -> list[tuple[DenoiseJob, str]]:
+    """Queues every ready case of `owner` not yet denoised with `model` (demo seeding)."""
+    cases = Case.objects.filter(owner=owner, status=Case.Status.READY).exclude(
+        denoise_jobs__denoiser_model=model
+    )
+    return [request_denoise(case, model, owner) for case in cases]

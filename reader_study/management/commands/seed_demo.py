@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from reader_study.ingest.demo import seed_demo_cases
+from reader_study.jobs.launch import denoise_ready_cases
+from reader_study.registry import default_model, register_default_model
 from reader_study.roles import READER, RESEARCHER, assign_role
 
 DEMO_ACCOUNTS = (
@@ -38,9 +40,15 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             assign_role(user, role)
+        # The shipped model first, so ingesting the demo cases queues their denoising.
+        register_default_model()
+        default = default_model()
         # Simulated low-dose cases, ingested through the same path as uploads.
         for line in seed_demo_cases(User.objects.get(username="researcher")):
             self.stdout.write(line)
+        if default:  # cases seeded by an earlier run, before any model existed
+            denoise_ready_cases(User.objects.get(username="researcher"), default)
+            self.stdout.write(f"Demo cases are denoised by the worker with {default}.")
         if not options["quiet_logins"]:
             self.stdout.write("Demo logins:")
             for username, password, role, _ in DEMO_ACCOUNTS:
