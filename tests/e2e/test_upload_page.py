@@ -34,7 +34,9 @@ def page(live_server, researcher, settings, tmp_path, monkeypatch):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     }
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         page = browser.new_page()
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("input[name=username]", researcher.username)
