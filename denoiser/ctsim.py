@@ -239,8 +239,9 @@ def insert_noise(
     is unknown, pass its measured noise SD in soft tissue as ``nd_noise_sd`` (e.g.
     ``metrics.estimate_noise_sd``) and where it was measured as ``noise_roi`` (default: all
     soft tissue, -150..250 HU): the flux is then scaled so that simulated normal-dose noise has
-    that SD there, and the inserted noise is consistent with the scan's own (quarter dose
-    doubles it). Noise varies across the body, so the ROI matters.
+    that SD there (electronic noise scaled along, keeping its share), and the inserted noise
+    is consistent with the scan's own (quarter dose about doubles it). Noise varies across the
+    body, so the ROI matters.
     """
     _check_dose(dose_fraction)
     rng = np.random.default_rng(rng)
@@ -253,7 +254,13 @@ def insert_noise(
     p = np.clip(project(inside_only, pixel_spacing_mm, n_views), 0.0, None)
     if nd_noise_sd is not None:
         region = noise_roi if noise_roi is not None else (nd_hu > -150) & (nd_hu < 250)
-        flux = _calibrated_flux(p, flux, nd_noise_sd, region & ~outside, pixel_spacing_mm, rng)
+        calibrated = _calibrated_flux(
+            p, flux, nd_noise_sd, region & ~outside, pixel_spacing_mm, rng
+        )
+        # Keep electronic noise in the same proportion to photon noise as at the nominal flux:
+        # the calibration rescales the unknown measurement, not the detector's quality.
+        electronic_noise *= np.sqrt(calibrated / flux)
+        flux = calibrated
     expected = np.maximum(flux * np.exp(-p), COUNT_FLOOR)
     f = dose_fraction
     extra_var = (1 / f - 1) / expected + electronic_noise**2 * (1 / f**2 - 1) / expected**2

@@ -78,7 +78,7 @@ def test_main_adds_learned_models_through_denoiser(monkeypatch, tiny_dataset, tm
     )
     cache = tmp_path / "cache"
     args = ["--n-slices", "1", "--size", "96", "--n-views", "120", "--methods", "gaussian"]
-    args += ["--cache", str(cache), "--out", str(tmp_path / "out"), "--quiet"]
+    args += ["--cache", str(cache), "--out", str(tmp_path / "out"), "--quiet", "--no-real"]
     assert E.main([*args, "--checkpoint", "a.pt"]) == 0
     assert loaded == ["a.pt"]
     assert "| fake 0.1 |" in (tmp_path / "out" / "results.md").read_text()
