@@ -613,6 +613,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="device for learned models")
     p.add_argument("--no-real", action="store_true", help="skip the real CT slices (pydicom-data)")
     p.add_argument("--quiet", action="store_true")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # ``python -m denoiser evaluate -- --flag`` passes the separator on
+        argv = argv[1:]
     return p.parse_args(argv)
 
 
