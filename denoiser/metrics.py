@@ -19,6 +19,7 @@ averaged edge spread function across a structure's boundary).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -353,14 +354,21 @@ def edge_rise_distance(image: np.ndarray, mask: np.ndarray, pixel_spacing_mm: fl
 
 
 def _crossing(distance: np.ndarray, esf: np.ndarray, level: float) -> float:
-    """Distance where the (falling) ESF crosses ``level``, nearest the edge centre."""
+    """Distance where the (falling) ESF crosses ``level``, nearest the edge centre; NaN if the
+    profile never crosses it (too noisy or too coarse to measure)."""
     centre = int(np.argmin(np.abs(distance)))
     if esf[centre] >= level:  # search outward for the first sample below level
-        idx = centre + int(np.argmax(esf[centre:] < level))
-        i0, i1 = idx - 1, idx
+        below = np.flatnonzero(esf[centre:] < level)
+        if len(below) == 0:
+            return math.nan
+        i1 = centre + int(below[0])
+        i0 = i1 - 1
     else:  # search inward for the first sample at or above level
-        idx = centre - int(np.argmax(esf[: centre + 1][::-1] >= level))
-        i0, i1 = idx, idx + 1
+        above = np.flatnonzero(esf[: centre + 1][::-1] >= level)
+        if len(above) == 0:
+            return math.nan
+        i0 = centre - int(above[0])
+        i1 = i0 + 1
     y0, y1 = esf[i0], esf[i1]
     frac = 0.0 if y0 == y1 else (y0 - level) / (y0 - y1)
     return float(distance[i0] + frac * (distance[i1] - distance[i0]))
@@ -380,3 +388,49 @@ def _mtf50(esf: np.ndarray, step_mm: float) -> float:
     return float(
         freqs[i - 1] + (mtf[i - 1] - 0.5) / (mtf[i - 1] - mtf[i]) * (freqs[i] - freqs[i - 1])
     )
+
+
+def disk_edge_spread(
+    images: list[np.ndarray],
+    disks: list[list[tuple[tuple[float, float], float, float, np.ndarray]]],
+    pixel_spacing_mm: float,
+    *,
+    half_width_mm: float = 3.0,
+    bin_mm: float | None = None,
+) -> EdgeSpread:
+    """ESF pooled over many low-contrast disks (e.g. lesions) of known centre, radius, contrast.
+
+    ``disks[i]`` lists, for ``images[i]``, tuples (centre (row, col) px, radius mm, true
+    contrast HU, background mask). Each pixel near a disk edge contributes
+    (value - mean(background)) / contrast at its distance from the edge, so disks of different
+    contrast pool into one ESF (1 inside, 0 outside). Low-contrast edges are where smoothing
+    denoisers lose sharpness while high-contrast outlines stay crisp, so this complements
+    ``edge_spread``. Needs many disks: the pooled profile is noisy for few.
+    """
+    bin_mm = bin_mm or pixel_spacing_mm / 4
+    edges = np.arange(-half_width_mm, half_width_mm + bin_mm / 2, bin_mm)
+    sums = np.zeros(len(edges) - 1)
+    counts = np.zeros(len(edges) - 1)
+    for image, image_disks in zip(images, disks, strict=True):
+        hu = np.asarray(image, np.float64)
+        for centre, radius, contrast, background in image_disks:
+            if contrast == 0 or not background.any():
+                continue
+            r0, c0 = centre
+            reach = int(np.ceil((radius + half_width_mm) / pixel_spacing_mm)) + 1
+            rows = slice(max(0, int(r0) - reach), int(r0) + reach + 1)
+            cols = slice(max(0, int(c0) - reach), int(c0) + reach + 1)
+            yy, xx = np.mgrid[rows, cols]
+            distance = np.hypot(yy - r0, xx - c0) * pixel_spacing_mm - radius
+            values = (hu[rows, cols] - hu[background].mean()) / contrast
+            index = np.digitize(distance, edges) - 1
+            ok = (index >= 0) & (index < len(sums))
+            sums += np.bincount(index[ok], weights=values[ok], minlength=len(sums))
+            counts += np.bincount(index[ok], minlength=len(sums))
+    if counts.sum() == 0:
+        raise ValueError("no disk edge to measure")
+    centres = (edges[:-1] + edges[1:]) / 2
+    filled = counts > 0
+    esf = np.interp(centres, centres[filled], sums[filled] / counts[filled])
+    rise = _crossing(centres, esf, 0.1) - _crossing(centres, esf, 0.9)
+    return EdgeSpread(centres, esf, float(rise), _mtf50(esf, bin_mm), int(counts.sum()))

@@ -124,3 +124,23 @@ def test_estimate_noise_sd_without_ground_truth(small_phantom):
         true_sd = M.noise_sd(image, ph.liver, reference=series.truth)
         estimate = M.estimate_noise_sd(image, ph.pixel_spacing_mm)
         assert estimate == pytest.approx(true_sd, rel=0.25)
+
+
+def test_disk_edge_spread_pools_low_contrast_disks():
+    n, spacing, sigma_mm, radius = 256, 0.5, 0.8, 8.0
+    yy, xx = np.mgrid[:n, :n]
+    image = np.zeros((n, n))
+    disks = []
+    for k, (r0, c0) in enumerate([(60, 60), (60, 190), (190, 60), (190, 190)]):
+        contrast = -10.0 - 5 * k
+        d = np.hypot(yy - r0, xx - c0) * spacing - radius
+        image += contrast * 0.5 * erfc(d / (np.sqrt(2) * sigma_mm))
+        background = (d > 2) & (d < 2 + radius)
+        disks.append(((float(r0), float(c0)), radius, contrast, background))
+    edge = M.disk_edge_spread([image], [disks], spacing)
+    assert edge.rise_distance_mm == pytest.approx(2 * 1.2816 * sigma_mm, rel=0.06)
+    assert edge.esf[0] == pytest.approx(1.0, abs=0.02) and abs(edge.esf[-1]) < 0.02
+    with pytest.raises(ValueError):
+        M.disk_edge_spread([image], [[]], spacing)
+    flat = M.disk_edge_spread([np.zeros((n, n))], [disks], spacing)  # no edge at all
+    assert np.isnan(flat.rise_distance_mm)
