@@ -379,6 +379,8 @@ def _mtf50(esf: np.ndarray, step_mm: float) -> float:
     # inflating MTF50).
     lsf = -np.gradient(esf) * signal.windows.tukey(len(esf), alpha=0.5)
     mtf = np.abs(np.fft.rfft(lsf, n=8 * len(lsf)))
+    if mtf[0] <= 0:
+        return math.nan  # no edge in the profile
     mtf /= mtf[0]
     freqs = np.fft.rfftfreq(8 * len(lsf), d=step_mm)
     below = np.flatnonzero(mtf < 0.5)
