@@ -98,3 +98,19 @@ def test_real_ct_with_inserted_noise(tmp_path):
     assert "| smooth |" in (tmp_path / "real_ct.md").read_text()
     assert (tmp_path / "real_ct.png").stat().st_size > 5000
     assert E.evaluate_real(methods, tmp_path, names=["no_such_file.dcm"]) is None
+
+
+def test_baseline_outputs_are_cached_with_their_timing(tiny_dataset, tmp_path, monkeypatch):
+    calls = []
+
+    def counting(hu, *, pixel_spacing_mm=0.7):
+        calls.append(1)
+        return gaussian_denoise(hu, pixel_spacing_mm=pixel_spacing_mm)
+
+    monkeypatch.setitem(E.BASELINES, "gaussian", counting)
+    cache = tmp_path / "outputs"
+    first = E.evaluate({"gaussian": counting}, tiny_dataset, tmp_path / "a", output_cache=cache)
+    again = E.evaluate({"gaussian": counting}, tiny_dataset, tmp_path / "b", output_cache=cache)
+    assert len(calls) == len(tiny_dataset)  # the second run read the cache
+    assert first["gaussian"].mean("psnr") == again["gaussian"].mean("psnr")
+    assert first["gaussian"].mean("seconds") == again["gaussian"].mean("seconds")
