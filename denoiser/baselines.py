@@ -109,7 +109,9 @@ def nlm_denoise(
     return _per_slice(one, hu)
 
 
-def gaussian_denoise(hu: np.ndarray, *, sigma_mm: float = 1.0, pixel_spacing_mm: float = 0.7):
+def gaussian_denoise(
+    hu: np.ndarray, *, sigma_mm: float = 1.0, pixel_spacing_mm: float = 0.7
+) -> np.ndarray:
     """Gaussian smoothing (scipy) with a fixed width in mm: the simplest smooth-kernel baseline."""
     return _per_slice(
         lambda image: ndimage.gaussian_filter(
