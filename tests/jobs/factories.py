@@ -21,7 +21,7 @@ from reader_study.signals import case_ready
 from tests.denoiser.tiny import TINY_G
 
 SLICES, SIZE = 8, 64
-USE_INGEST = False
+USE_INGEST = True
 
 
 def phantom_volume(seed: int = 0, noise_hu: float = 40.0, slices: int = SLICES, size: int = SIZE):

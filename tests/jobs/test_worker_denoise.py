@@ -6,6 +6,8 @@ import numpy as np
 import pydicom
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
+from django.urls import reverse
 
 from reader_study.jobs import denoise, dispatch
 from reader_study.jobs.launch import request_denoise
@@ -79,6 +81,13 @@ def test_ingested_case_is_denoised_once_and_a_bad_model_fails_cleanly(jobs_env, 
     )
     _, body = phantom_volume()
     assert np.abs(after - before)[:, body].mean() > 0.5  # changed where the noise is
+
+    # The derived series is part of the case's DICOM study, for the owner's DICOMweb client.
+    web = Client()
+    web.force_login(researcher)
+    study = web.get(reverse("dicomweb:study-series", args=[case.study_instance_uid]))
+    uids = {item["0020000E"]["Value"][0] for item in study.json()}
+    assert uids == {case.original_series.series_instance_uid, series.series_instance_uid}
 
     assert bad.state == JobState.FAILED
     assert "could not be loaded" in bad.message and "broken 1" in bad.message
