@@ -141,6 +141,7 @@ def announce_files(request: Request, public_id: uuid.UUID) -> Response:
             _register(session, existing.get(n), n, s, limits.chunk_bytes)
             for n, s in announced.items()
         ]
+        session.save(update_fields=["updated_at"])  # activity: purge_uploads spares it
     return Response({"files": [_file_json(f) for f in out]})
 
 

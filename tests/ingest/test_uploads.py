@@ -240,3 +240,22 @@ def test_discarding_an_upload_removes_its_chunks(api, tmp_path, media_root):
     assert list((media_root / "uploads").rglob("0*"))
     assert api.delete(reverse("api-upload", args=[session["id"]])).status_code == 204
     assert not [p for p in (media_root / "uploads").rglob("*") if p.is_file()]
+
+
+def test_purge_removes_abandoned_uploads_only(api, tmp_path, media_root):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    files = series_files(tmp_path, slices=1)
+    old, fresh = uc.start(api, "old"), uc.start(api, "fresh")
+    uc.send_missing(api, old, files)
+    uc.send_missing(api, fresh, files)
+    UploadSession.objects.filter(public_id=old["id"]).update(
+        updated_at=timezone.now() - timedelta(days=4)
+    )
+    call_command("purge_uploads", "--hours", "72")
+    assert list(UploadSession.objects.values_list("label", flat=True)) == ["fresh"]
+    left = [p for p in (media_root / "uploads").rglob("*") if p.is_file()]
+    assert left and all(old["id"] not in str(p) for p in left)
