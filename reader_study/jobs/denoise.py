@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -29,6 +30,23 @@ from reader_study.models import DenoiseJob, DenoiserModel, Instance, Series
 log = logging.getLogger(__name__)
 MODEL_CACHE_SIZE = 2  # loaded models kept per worker process (GPU memory is the limit)
 _models: OrderedDict[tuple[int, str], object] = OrderedDict()
+
+
+class Stopwatch:
+    """Seconds per step of a job, for the worker log and the benchmark."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str, fn, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.laps[name] = round(time.perf_counter() - start, 3)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.2f}s" for k, v in self.laps.items())
 
 
 class JobInputError(ValueError):
@@ -200,21 +218,30 @@ def run(attempt: Attempt) -> dict:
         lifecycle.succeed(attempt, output_series=existing)
         return {"job": job.pk, "series": existing.pk, "instances": existing.num_instances}
     remove_attempt_files(job, keep=attempt.number, only_older=True)
-    denoiser = load_denoiser(job.denoiser_model)
+    clock = Stopwatch()
+    denoiser = clock.lap("load", load_denoiser, job.denoiser_model)
     attempt.check()
-    volume, headers = read_source(source)
+    volume, headers = clock.lap("read", read_source, source)
     attempt.total = len(volume)
     attempt.beat()
-    out = denoiser.denoise(volume, progress=attempt.progress)
+    out = clock.lap("denoise", denoiser.denoise, volume, progress=attempt.progress)
     model = job.denoiser_model
-    datasets = derived_datasets(headers, out, model_name=model.name, model_version=model.version)
+    datasets = clock.lap(
+        "derive",
+        derived_datasets,
+        headers,
+        out,
+        model_name=model.name,
+        model_version=model.version,
+    )
     attempt.check()
-    stored = store_datasets(datasets, attempt_folder(job, attempt.number))
-    series = register_series(attempt, source, datasets, stored)
+    stored = clock.lap("store", store_datasets, datasets, attempt_folder(job, attempt.number))
+    series = clock.lap("register", register_series, attempt, source, datasets, stored)
     # Ours is the registered series now (or, if one existed already, ours is surplus).
     keep = _registered_attempt(series)
     remove_attempt_files(job, keep=keep if keep is not None else -1)
-    return {"job": job.pk, "series": series.pk, "instances": len(stored)}
+    log.info("denoised case %s with %s: %s", job.case_id, model, clock)
+    return {"job": job.pk, "series": series.pk, "instances": len(stored), "seconds": clock.laps}
 
 
 def _existing_series(job: DenoiseJob) -> Series | None:
