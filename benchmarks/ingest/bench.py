@@ -68,14 +68,14 @@ def wait_until_up(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def make_series(out: Path, slices: int, size: int) -> list[Path]:
+def make_series(out: Path, slices: int, size: int, seed: str = "bench-ingest") -> list[Path]:
     from denoiser.dicom_io import write_series
     from denoiser.phantoms import abdominal_phantom
 
     rng = np.random.default_rng(0)
     base = abdominal_phantom(size, 7).hu
     volume = base[None] + rng.normal(0, 25, (slices, size, size)).astype(np.float32)
-    return write_series(volume, out, seed="bench-ingest", exposure_mas=50, ctdivol=3.0)
+    return write_series(volume, out, seed=seed, exposure_mas=50, ctdivol=3.0)
 
 
 def mb(n: int) -> float:
@@ -140,7 +140,7 @@ def our_server(work: Path, workers: int):
         "from django.contrib.auth.models import User\n"
         "from rest_framework.authtoken.models import Token\n"
         "from reader_study.roles import assign_role\n"
-        "for name in ('bench1', 'bench2'):\n"
+        "for name in ('bench1', 'bench2', 'warmup'):\n"
         "    u = User.objects.create_user(name, password='bench-password-1')\n"
         "    assign_role(u, 'researcher')\n"
         "    print(Token.objects.create(user=u).key)\n"
@@ -148,7 +148,7 @@ def our_server(work: Path, workers: int):
     made = subprocess.run(
         [PY, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True
     )
-    tokens = made.stdout.decode().split()[-2:]
+    tokens = made.stdout.decode().split()[-3:]
     port = free_port()
     server = subprocess.Popen(
         [
@@ -177,13 +177,13 @@ def our_server(work: Path, workers: int):
 
 
 def upload_like_the_browser(
-    url: str, token: str, files: list[Path], parallel: int
+    url: str, token: str, files: list[Path], parallel: int, label: str = "bench"
 ) -> tuple[float, float, dict]:
     headers = {"Authorization": f"Token {token}"}
     api = requests.Session()
     api.headers.update(headers)
     start = time.perf_counter()
-    upload = api.post(f"{url}/api/uploads/", json={"label": "bench"})
+    upload = api.post(f"{url}/api/uploads/", json={"label": label})
     if upload.status_code != 201:
         raise RuntimeError(f"upload start: {upload.status_code} {upload.text[:300]}")
     upload = upload.json()
@@ -249,6 +249,18 @@ def wado_uri_all(urls: list[str], headers: dict, parallel: int) -> tuple[float, 
     with ThreadPoolExecutor(parallel) as pool:
         total = sum(pool.map(get, urls))
     return time.perf_counter() - start, total
+
+
+def warm_up(url: str, tokens: list[str], work: Path, workers: int) -> None:
+    """Small new cases first, so every gunicorn worker has made one: the first case of a
+    process imports the job code's torch (seconds), a once-per-process cost."""
+
+    def one(number: int):
+        tiny = make_series(work / f"warm-{number}", 1, 32, seed=f"warm-{number}")
+        upload_like_the_browser(url, tokens[2], tiny, 1, label=f"warm-{number}")
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(workers * 2)))
 
 
 def bench_ours(url: str, tokens: list[str], files: list[Path], parallel: int) -> list[dict]:
@@ -420,6 +432,7 @@ def main() -> None:
         rows = [bench_copy(files, work)]
         print("LDCT Reader Studio...", flush=True)
         with our_server(work, args.workers) as (url, tokens):
+            warm_up(url, tokens, work, args.workers)
             rows += bench_ours(url, tokens, files, args.parallel)
         if Path(ORTHANC).exists() and Path(DICOMWEB_PLUGIN).exists():
             print("Orthanc...", flush=True)

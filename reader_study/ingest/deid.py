@@ -45,7 +45,14 @@ def _base_rules() -> dict:
     return anonymizer.initialize_actions()
 
 
-def _rules(case_key: str) -> dict:
+def _matches(rule: tuple, tag: int) -> bool:
+    group, element, group_mask, element_mask = rule
+    return (tag >> 16) & group_mask == group & group_mask and (
+        tag & 0xFFFF
+    ) & element_mask == element & element_mask
+
+
+def _rules(case_key: str, present: set[int]) -> dict:
     def replace_uid(dataset: Dataset, tag) -> None:
         element = dataset.get(tag)
         if element is None:
@@ -58,17 +65,29 @@ def _rules(case_key: str) -> dict:
         else:
             anonymizer.empty_element(element)
 
-    return {
-        tag: (replace_uid if action in _UID_ACTIONS else action)
-        for tag, action in _base_rules().items()
-    }
+    rules = {}
+    for tag, action in _base_rules().items():
+        # A repeating-group rule (curves 50xx, overlays 60xx) makes the library walk the
+        # whole dataset once per rule; keep only those that match an element present.
+        if len(tag) > 2 and not any(_matches(tag, t) for t in present):
+            continue
+        rules[tag] = replace_uid if action in _UID_ACTIONS else action
+    return rules
+
+
+def _tags_present(ds: Dataset) -> set[int]:
+    present: set[int] = set()
+    ds.walk(lambda _ds, element: present.add(int(element.tag)))
+    return present
 
 
 def deidentify(ds: Dataset, *, case_key: str, label: str) -> None:
     """De-identifies `ds` in place; the file meta is rebuilt to match."""
     try:
         anonymizer.anonymize_dataset(
-            ds, base_rules_gen=lambda: _rules(case_key), delete_private_tags=True
+            ds,
+            base_rules_gen=lambda: _rules(case_key, _tags_present(ds)),
+            delete_private_tags=True,
         )
     except (NotImplementedError, ValueError, KeyError, TypeError) as exc:
         raise DeidentificationFailed(f"cannot de-identify: {exc}") from None

@@ -52,7 +52,7 @@ def _file_json(upload_file: UploadFile) -> dict:
 
 
 def _session_json(session: UploadSession, with_files: bool = True) -> dict:
-    files = list(session.files.all())
+    files = [chunks.refresh_received(f) for f in session.files.all()]
     limits = current()
     data = {
         "id": str(session.public_id),
@@ -142,7 +142,7 @@ def announce_files(request: Request, public_id: uuid.UUID) -> Response:
             for n, s in announced.items()
         ]
         session.save(update_fields=["updated_at"])  # activity: purge_uploads spares it
-    return Response({"files": [_file_json(f) for f in out]})
+    return Response({"files": [_file_json(chunks.refresh_received(f)) for f in out]})
 
 
 def _name(item) -> str:
@@ -179,12 +179,10 @@ def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) 
     upload_file = get_object_or_404(UploadFile, pk=file_id, session=session)
     try:
         # Read from the request stream: the body is never parsed, never buffered twice.
-        updated = chunks.receive(
-            upload_file, index, request._request, request.headers.get("Content-Digest")
-        )
+        chunks.receive(upload_file, index, request._request, request.headers.get("Content-Digest"))
     except chunks.ChunkProblem as exc:
         return _problem(exc.status, str(exc))
-    return Response({"received": len(updated.received), "complete": updated.is_complete})
+    return Response({"file": upload_file.pk, "chunk": index, "stored": True})
 
 
 @api_view(["POST"])
@@ -193,7 +191,7 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
     session = _session_of(request, public_id)
     if closed := _still_open(session):
         return closed
-    files = list(session.files.all())
+    files = [chunks.refresh_received(f) for f in session.files.all()]
     missing = [f for f in files if not f.is_complete]
     if missing:
         shown = ", ".join(

@@ -1,8 +1,10 @@
 """Chunks in Django storage, so any web process (or machine) can take the next one.
 
 A chunk is stored as its own object (`uploads/<session>/<file>/<index>`): the
-storage API has no append, and S3 has none either. At ingest the chunks of a
-file are joined into a local temporary file.
+storage API has no append, and S3 has none either. Storage is also the record of
+what arrived: a chunk counts as received when its object exists with the expected
+size (a write cut short by a crash does not), so receiving a chunk costs no
+database write. At ingest the chunks of a file are joined into a local temporary file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 
 from reader_study.ingest.report import SourceFile
 from reader_study.models import UploadFile, UploadSession
@@ -30,8 +31,33 @@ class ChunkProblem(Exception):
         self.status = status
 
 
+def chunk_folder(upload_file: UploadFile) -> str:
+    return f"uploads/{upload_file.session.public_id}/{upload_file.pk}"
+
+
 def chunk_name(upload_file: UploadFile, index: int) -> str:
-    return f"uploads/{upload_file.session.public_id}/{upload_file.pk}/{index:06d}"
+    return f"{chunk_folder(upload_file)}/{index:06d}"
+
+
+def _stored_names(upload_file: UploadFile) -> list[str]:
+    try:
+        return default_storage.listdir(chunk_folder(upload_file))[1]
+    except FileNotFoundError:
+        return []
+
+
+def refresh_received(upload_file: UploadFile) -> UploadFile:
+    """Sets `received` from what storage holds (the truth); returns the same object."""
+    received = []
+    for name in _stored_names(upload_file):
+        if not name.isdigit() or int(name) >= upload_file.chunk_count:
+            continue
+        index = int(name)
+        stored = default_storage.size(chunk_name(upload_file, index))
+        if stored == expected_length(upload_file, index):
+            received.append(index)
+    upload_file.received = sorted(received)
+    return upload_file
 
 
 def expected_length(upload_file: UploadFile, index: int) -> int:
@@ -50,7 +76,7 @@ def check_digest(header: str | None, data: bytes, where: str) -> None:
         raise ChunkProblem(400, f"{where}: the bytes do not match their Content-Digest; resend")
 
 
-def receive(upload_file: UploadFile, index: int, stream, digest_header: str | None) -> UploadFile:
+def receive(upload_file: UploadFile, index: int, stream, digest_header: str | None) -> None:
     where = f"{upload_file.name}, chunk {index}"
     if not 0 <= index < upload_file.chunk_count:
         raise ChunkProblem(
@@ -64,12 +90,6 @@ def receive(upload_file: UploadFile, index: int, stream, digest_header: str | No
     name = chunk_name(upload_file, index)
     default_storage.delete(name)  # a resent chunk replaces the old one
     default_storage.save(name, ContentFile(data))
-    with transaction.atomic():
-        locked = UploadFile.objects.select_for_update().get(pk=upload_file.pk)
-        if index not in locked.received:
-            locked.received = sorted([*locked.received, index])
-            locked.save(update_fields=["received"])
-    return locked
 
 
 def assemble(upload_file: UploadFile, workdir: Path) -> SourceFile:
@@ -82,9 +102,9 @@ def assemble(upload_file: UploadFile, workdir: Path) -> SourceFile:
 
 
 def discard_file(upload_file: UploadFile) -> None:
-    for index in upload_file.received:
+    for name in _stored_names(upload_file):
         with contextlib.suppress(Exception):
-            default_storage.delete(chunk_name(upload_file, index))
+            default_storage.delete(f"{chunk_folder(upload_file)}/{name}")
 
 
 def discard_session(session: UploadSession) -> None:

@@ -75,7 +75,8 @@ def test_resent_chunk_is_idempotent_and_digest_checked(api, tmp_path):
     session = uc.start(api, "digest")
     info = uc.announce(api, session, files).json()["files"][0]
     assert uc.put_chunk(api, session["id"], info, files[0][1], 0).status_code == 200
-    assert uc.put_chunk(api, session["id"], info, files[0][1], 0).json()["received"] == 1
+    assert uc.put_chunk(api, session["id"], info, files[0][1], 0).status_code == 200
+    assert uc.announce(api, session, files).json()["files"][0]["received"] == [0]
     bad = api.put(
         reverse("api-upload-chunk", args=[session["id"], info["id"], 1]),
         data=files[0][1][64 * 1024 :],
@@ -259,3 +260,18 @@ def test_purge_removes_abandoned_uploads_only(api, tmp_path, media_root):
     assert list(UploadSession.objects.values_list("label", flat=True)) == ["fresh"]
     left = [p for p in (media_root / "uploads").rglob("*") if p.is_file()]
     assert left and all(old["id"] not in str(p) for p in left)
+
+
+def test_a_chunk_cut_short_in_storage_counts_as_missing(api, tmp_path):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from reader_study.models import UploadFile
+    from reader_study.uploads.chunks import chunk_name
+
+    files = series_files(tmp_path, slices=1)
+    session = uc.start(api, "crash")
+    uc.announce(api, session, files)
+    upload_file = UploadFile.objects.get()
+    default_storage.save(chunk_name(upload_file, 0), ContentFile(b"half a chunk"))
+    assert uc.announce(api, session, files).json()["files"][0]["received"] == []
