@@ -32,6 +32,9 @@ from reader_study.models import Case, Instance, Series, instance_path
 from reader_study.signals import case_ready
 
 MAX_LABEL = 64  # the label becomes PatientName/PatientID (PN/LO: 64 characters)
+# Parsed files kept between checking and de-identifying, to read each file once;
+# beyond this many bytes files are read again instead (memory stays bounded).
+KEEP_PARSED_BYTES = 1024**3
 
 
 def ingest(
@@ -111,9 +114,12 @@ def _expand_archives(sources, workdir: Path, limits: Limits):
 
 def _check_all(files: list[SourceFile], limits: Limits, results: list[FileResult]):
     checked: list[Checked] = []
+    kept = 0
     for source in files:
+        keep = kept + source.size <= KEEP_PARSED_BYTES
+        kept += source.size if keep else 0
         try:
-            checked.append(check(source, limits))
+            checked.append(check(source, limits, keep_dataset=keep))
         except Rejected as exc:
             results.append(FileResult(source.name, REJECTED, str(exc), exc.code))
     return checked
@@ -201,9 +207,11 @@ def _int_or_none(value) -> int | None:
 
 
 def _deidentified(item: Checked, key: str, label: str) -> pydicom.Dataset:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(item.source.path)
+    ds, item.dataset = item.dataset, None  # used once: de-identification changes it
+    if ds is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(item.source.path)
     try:
         deidentify(ds, case_key=key, label=label)
     except DeidentificationFailed as exc:

@@ -56,16 +56,24 @@ class Checked:
     # One position per frame (mm, patient coordinates); empty when the headers have none.
     positions: list[tuple[float, float, float]] = field(default_factory=list)
     series_description: str = ""
+    # The parsed file, kept (within a memory budget) so de-identification need not read it
+    # again; None means "read it from source.path".
+    dataset: Dataset | None = field(default=None, repr=False)
 
 
-def check(source: SourceFile, limits: Limits) -> Checked:
+def check(source: SourceFile, limits: Limits, keep_dataset: bool = False) -> Checked:
     """The facts of an acceptable CT file, or `Rejected` with the reason."""
     if source.size == 0:
         raise Rejected("empty file (0 bytes)")
     ds = _read(source)
     _check_kind(ds, limits)
     _check_pixels(ds)
-    return _facts(source, ds)
+    checked = _facts(source, ds)
+    if keep_dataset:
+        ds._pixel_array = None  # the decoded copy was only a test; keep the stored bytes
+        ds._pixel_id = {}
+        checked.dataset = ds
+    return checked
 
 
 def _read(source: SourceFile) -> Dataset:
