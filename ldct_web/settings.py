@@ -143,6 +143,11 @@ LDCT_UPLOAD_CHUNK_BYTES = env.integer("LDCT_UPLOAD_CHUNK_BYTES", 8 * 1024**2, mi
 LDCT_ZIP_MAX_RATIO = env.integer("LDCT_ZIP_MAX_RATIO", 200, minimum=1)
 # Empty list: the built-in set (uncompressed, deflate, JPEG, JPEG-LS, JPEG 2000, RLE).
 LDCT_ACCEPTED_TRANSFER_SYNTAXES = env.word_list("LDCT_ACCEPTED_TRANSFER_SYNTAXES", [])
+if any(not uid.replace(".", "").isdigit() for uid in LDCT_ACCEPTED_TRANSFER_SYNTAXES):
+    raise ImproperlyConfigured(
+        "Environment variable LDCT_ACCEPTED_TRANSFER_SYNTAXES is invalid: expected "
+        "comma-separated transfer syntax UIDs, e.g. 1.2.840.10008.1.2.1,1.2.840.10008.1.2.4.90."
+    )
 # A chunk request body is read as a stream, never into memory whole; this only
 # bounds the bodies Django does read whole (forms, JSON).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2

@@ -119,3 +119,18 @@ def test_strict_refuses_everything(researcher, tmp_path, media_root):
         ingest(owner=researcher, label="s", sources=sources(paths + [bad]), strict=True)
     assert "mr.dcm" in caught.value.report.message
     assert Case.objects.count() == 0 and stored_files(media_root) == []
+
+
+def test_bad_transfer_syntax_setting_stops_startup(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LDCT_ACCEPTED_TRANSFER_SYNTAXES="jpeg", LDCT_VAR_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env | {"DJANGO_SETTINGS_MODULE": "ldct_web.settings"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "LDCT_ACCEPTED_TRANSFER_SYNTAXES" in result.stderr
