@@ -405,7 +405,8 @@ def disk_edge_spread(
     ``disks[i]`` lists, for ``images[i]``, tuples (centre (row, col) px, radius mm, true
     contrast HU, background mask). Each pixel near a disk edge contributes
     (value - mean(background)) / contrast at its distance from the edge, so disks of different
-    contrast pool into one ESF (1 inside, 0 outside). Low-contrast edges are where smoothing
+    contrast pool into one ESF, rescaled to 1 inside and 0 outside (so the width is measured
+    even where a method lost contrast). Low-contrast edges are where smoothing
     denoisers lose sharpness while high-contrast outlines stay crisp, so this complements
     ``edge_spread``. Needs many disks: the pooled profile is noisy for few.
     """
@@ -434,5 +435,11 @@ def disk_edge_spread(
     centres = (edges[:-1] + edges[1:]) / 2
     filled = counts > 0
     esf = np.interp(centres, centres[filled], sums[filled] / counts[filled])
+    # Rescale between the pooled plateaus: a method that loses lesion contrast (inside plateau
+    # below 1) still gets an edge width; contrast loss is a separate measure.
+    inside = esf[centres < -half_width_mm / 2].mean()
+    outside = esf[centres > half_width_mm / 2].mean()
+    if inside - outside > 1e-6:
+        esf = (esf - outside) / (inside - outside)
     rise = _crossing(centres, esf, 0.1) - _crossing(centres, esf, 0.9)
     return EdgeSpread(centres, esf, float(rise), _mtf50(esf, bin_mm), int(counts.sum()))
