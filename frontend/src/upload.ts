@@ -227,6 +227,7 @@ class UploadPage {
     if (report.ok) {
       this.session = null;
       this.status("Done.");
+      el(this.root, "[data-pause]").hidden = true;
     }
   }
 
