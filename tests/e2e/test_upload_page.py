@@ -72,3 +72,48 @@ def test_folder_upload_shows_the_report(page, live_server, tmp_path):
     page.wait_for_selector("h1")
     assert page.inner_text("h1") == "Browser case"
     assert page.evaluate("document.querySelector('figure img').naturalWidth") == 64
+
+
+def _chunks_on_server() -> int:
+    from reader_study.models import UploadFile
+    from reader_study.uploads.chunks import refresh_received
+
+    return sum(len(refresh_received(f).received) for f in UploadFile.objects.all())
+
+
+def test_reloaded_page_resumes_the_upload(page, live_server, tmp_path, settings):
+    settings.LDCT_UPLOAD_CHUNK_BYTES = 64 * 1024
+    folder = tmp_path / "series"
+    write_ct_series(folder, slices=6, size=192)  # 2 chunks a file: 12 chunks
+    sent = {"before": 0, "after": 0, "phase": "before"}
+    allowed_before_reload = 5
+
+    def count_chunks(route):
+        phase = sent["phase"]
+        if phase == "before" and sent["before"] >= allowed_before_reload:
+            route.abort()  # the line drops
+            return
+        sent[phase] += 1
+        route.continue_()
+
+    page.route("**/chunks/*", count_chunks)
+    page.goto(f"{live_server.url}/cases/upload/")
+    page.fill("#case-label", "Resumed case")
+    page.set_input_files("[data-pick-folder]", str(folder))
+    page.click("[data-start]")
+    for _ in range(100):  # until the server holds what got through
+        if _chunks_on_server() == allowed_before_reload:
+            break
+        page.wait_for_timeout(200)
+    assert _chunks_on_server() == allowed_before_reload
+    sent["phase"] = "after"
+    page.reload()
+    offer = page.locator(".resume-offer")
+    offer.wait_for()
+    assert "Resumed case" in offer.inner_text()
+    offer.locator("text=Continue this upload").click()
+    page.set_input_files("[data-pick-folder]", str(folder))
+    page.click("[data-start]")
+    page.wait_for_selector(".report-ok", timeout=60_000)
+    assert sent["after"] == 12 - allowed_before_reload  # only the missing chunks travelled
+    assert Case.objects.get().original_series.num_instances == 6
