@@ -1,0 +1,55 @@
+"""Training job internals in this process (the worker path is in test_worker_training.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reader_study.jobs import lifecycle, training
+from reader_study.jobs.launch import launch_training
+from reader_study.models import DenoiserModel, JobState, TrainingJob
+from tests.jobs.factories import ingest_case, register_tiny
+from tests.jobs.test_worker_training import TINY_OPTIONS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job(fake_broker, researcher, settings, tmp_path):
+    settings.VAR_DIR = tmp_path / "var"
+    register_tiny()
+    low = ingest_case(researcher, "ld", seed=1, noise_hu=60)
+    normal = ingest_case(researcher, "nd", seed=2, noise_hu=10)
+    return launch_training(researcher, "unit", TINY_OPTIONS, [low], [normal])
+
+
+def test_cancel_stops_training_at_the_next_iteration_and_registers_nothing(job, monkeypatch):
+    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
+    record = training.HistoryRecorder.__call__
+
+    def cancel_after_first_iteration(self, event):
+        record(self, event)
+        if event["event"] == "iteration" and event["iteration"] == 1:
+            lifecycle.cancel(job, by="rita")  # what the Cancel button does
+            self.attempt.beat()  # the heartbeat thread notices within a second
+
+    monkeypatch.setattr(training.HistoryRecorder, "__call__", cancel_after_first_iteration)
+    assert training.run(attempt) == {"job": job.pk, "stopped": True}
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED and job.result_model is None
+    assert not DenoiserModel.objects.filter(name="unit").exists()
+    assert (training.out_dir_for(job) / "last.pt").exists()  # a retry resumes from here
+
+
+def test_validation_pairs_held_out_normal_dose_slices(job):
+    options = training.TrainingOptions.from_dict(TINY_OPTIONS)
+    data, counts = training.build_data(job, options)
+    assert counts == {"ld_slices": 8, "nd_slices": 6, "val_slices": 2}
+    assert data.val.ld.shape == data.val.nd.shape == (2, 64, 64)
+    # Simulated low dose: the normal-dose slice plus inserted noise, same anatomy on average.
+    extra = data.val.ld - data.val.nd
+    assert extra.std() > 0.1 and abs(float(extra.mean())) < 5
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="patch size must be between 16 and 512"):
+        training.TrainingOptions.from_dict({"patch_size": 8})
