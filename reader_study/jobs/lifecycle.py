@@ -47,7 +47,11 @@ def send_now(model, pk: int) -> None:
     job = model.objects.filter(pk=pk, state=JobState.QUEUED).first()
     if job is None:
         return  # cancelled or already taken before the message went out
-    task_id = dispatch.send(job)
+    try:
+        task_id = dispatch.send(job)
+    except Exception:  # broker unreachable: the row stays queued and the sweeper resends it
+        log.exception("could not send %s %s; the sweeper will send it again", model.__name__, pk)
+        return
     model.objects.filter(pk=pk, state=JobState.QUEUED).update(
         celery_task_id=task_id, heartbeat_at=timezone.now()
     )

@@ -134,3 +134,24 @@ def test_filesystem_broker_inspection_reads_waiting_task_ids(tmp_path):
         },
     )
     assert broker.waiting_task_ids(app, "gpu") == {"abc"}
+
+
+def test_a_broker_outage_at_enqueue_leaves_the_job_for_the_sweeper(
+    fake_broker, researcher, monkeypatch, django_capture_on_commit_callbacks
+):
+    register_tiny()
+
+    def down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(fake_broker, "send_task", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        case = ingest_case(researcher, "during-outage")  # the upload itself still succeeds
+    job = case.denoise_jobs.get()
+    assert job.state == JobState.QUEUED and job.celery_task_id == ""
+    monkeypatch.undo()
+    monkeypatch.setattr(lifecycle.dispatch, "celery_app", lambda: fake_broker)
+    monkeypatch.setattr(broker, "waiting_task_ids", lambda app, queue: set())
+    later = timezone.now() + timedelta(seconds=config.QUEUED_GRACE_SECONDS + 1)
+    assert sweeper.sweep(now=later)["resent"] == 1
+    assert fake_broker.job_ids() == [job.pk]
