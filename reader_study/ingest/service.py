@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -31,6 +32,7 @@ from reader_study.ingest.validate import Checked, Rejected, check
 from reader_study.models import Case, Instance, Series, instance_path
 from reader_study.signals import case_ready
 
+log = logging.getLogger(__name__)
 MAX_LABEL = 64  # the label becomes PatientName/PatientID (PN/LO: 64 characters)
 # Parsed files kept between checking and de-identifying, to read each file once;
 # beyond this many bytes files are read again instead (memory stays bounded).
@@ -195,8 +197,24 @@ def _create(owner, label, key, plan, results, written: WrittenFiles) -> Case:
     case.status = Case.Status.READY
     case.status_message = _summary(len(instances), frames, series, results)
     case.save(update_fields=["status", "status_message", "updated_at"])
-    case_ready.send(sender=Case, case=case)
+    _announce_ready(case)
     return case
+
+
+def _announce_ready(case: Case) -> None:
+    """Sends case_ready; a failing receiver must not lose the upload.
+
+    Receivers run inside the ingest transaction (they queue work on commit). Each send
+    gets a savepoint, so a receiver's failure rolls back only its own database work,
+    and the case is stored with a note instead of the whole upload failing.
+    """
+    try:
+        with transaction.atomic():
+            case_ready.send(sender=Case, case=case)
+    except Exception:
+        log.exception("case_ready receiver failed for case %s; the case is kept", case.pk)
+        case.status_message += "; automatic denoising could not be queued (see the server log)"
+        case.save(update_fields=["status_message", "updated_at"])
 
 
 def _int_or_none(value) -> int | None:

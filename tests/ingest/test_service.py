@@ -134,3 +134,17 @@ def test_bad_transfer_syntax_setting_stops_startup(tmp_path):
         text=True,
     )
     assert result.returncode != 0 and "LDCT_ACCEPTED_TRANSFER_SYNTAXES" in result.stderr
+
+
+def test_a_failing_case_ready_receiver_does_not_lose_the_upload(researcher, tmp_path):
+    def broken(sender, case, **kwargs):
+        Case.objects.create(owner=case.owner, label="x", study_instance_uid=case.study_instance_uid)
+
+    case_ready.connect(broken, weak=False, dispatch_uid="broken")
+    try:
+        report = ingest(owner=researcher, label="kept", sources=sources([shipped("CT_small.dcm")]))
+    finally:
+        case_ready.disconnect(dispatch_uid="broken")
+    assert report.ok
+    case = Case.objects.get()
+    assert case.label == "kept" and "could not be queued" in case.status_message
