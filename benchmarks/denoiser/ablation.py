@@ -19,9 +19,14 @@ figures), one column per arm beside the LD input and the ND image.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Runnable as a plain script from anywhere: the repository root holds the denoiser package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import argparse
 import json
-from pathlib import Path
 
 from denoiser.config import CONFIG_DIR, TrainConfig
 

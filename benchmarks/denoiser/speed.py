@@ -12,13 +12,18 @@ appended as JSON lines to ``benchmarks/denoiser/results/speed.jsonl``.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Runnable as a plain script from anywhere: the repository root holds the denoiser package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import argparse
 import json
 import platform
 import resource
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import torch
