@@ -71,6 +71,7 @@ def test_folder_upload_shows_the_report(page, live_server, tmp_path):
     page.click("text=Open case")
     page.wait_for_selector("h1")
     assert page.inner_text("h1") == "Browser case"
+    page.wait_for_function("document.querySelector('figure img').complete")
     assert page.evaluate("document.querySelector('figure img').naturalWidth") == 64
 
 
