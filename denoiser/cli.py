@@ -88,7 +88,9 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser.inference import Denoiser
 
     volume, headers = dicom_io.read_series(args.in_dir)
-    model = Denoiser.load(args.checkpoint, device=args.device, batch_size=args.batch_size)
+    model = Denoiser.load(
+        args.checkpoint, device=args.device, batch_size=args.batch_size, threads=args.threads
+    )
     with tqdm(total=len(volume), unit="slice", disable=args.quiet) as bar:
         out = model.denoise(volume, progress=lambda done, total: bar.update(done - bar.n))
     written = dicom_io.write_derived_series(
@@ -182,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="default: the shipped model")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_denoise)
 

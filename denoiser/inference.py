@@ -88,8 +88,15 @@ class Denoiser:
         *,
         device: str | torch.device | None = None,
         batch_size: int | None = None,
+        threads: int | None = None,
     ) -> Denoiser:
-        """Load and verify a checkpoint (None: the shipped default); raises CheckpointError."""
+        """Load and verify a checkpoint (None: the shipped default); raises CheckpointError.
+
+        ``threads`` sets torch's CPU thread count for the whole process (None: leave it).
+        On a busy shared CPU, fewer threads than cores avoids OpenMP spin-wait stalls.
+        """
+        if threads:
+            torch.set_num_threads(threads)
         path = Path(path) if path is not None else DEFAULT_CHECKPOINT
         payload = ckpt.load_checkpoint_file(path, expected_kind="generator")
         arch, state_dict = ckpt.generator_weights(path, payload)
