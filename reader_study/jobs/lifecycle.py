@@ -34,6 +34,20 @@ class AttemptLost(Exception):
     """This attempt no longer owns its job (cancelled, re-queued by the sweeper, or taken)."""
 
 
+def locked(model, pk: int, **conditions):
+    """The job row, locked for this transaction (None if it does not match `conditions`).
+
+    The first statement is a write (a no-op update): on SQLite without IMMEDIATE
+    transactions a transaction that reads first and writes later fails at once with
+    "database is locked" when another connection writes meanwhile; a write first waits
+    for the lock instead. On Postgres it is a row lock like SELECT ... FOR UPDATE.
+    """
+    rows = model.objects.filter(pk=pk, **conditions)
+    if rows.update(heartbeat_at=F("heartbeat_at")) == 0:
+        return None
+    return rows.select_for_update().first()
+
+
 # --- queueing ----------------------------------------------------------------------------------
 
 
@@ -93,7 +107,7 @@ def _holder_died_here(job, hostname: str | None) -> bool:
 def claim(model, pk: int, *, hostname: str | None = None, task_id: str = "") -> Attempt | None:
     """Atomically moves a queued job to running and counts the attempt; None if not ours to run."""
     with transaction.atomic():
-        job = model.objects.select_for_update().filter(pk=pk).first()
+        job = locked(model, pk)
         if job is None:
             log.info("%s %s no longer exists; message dropped", model.__name__, pk)
             return None
@@ -203,7 +217,7 @@ class Attempt:
     def fenced(self) -> Iterator[object]:
         """A transaction holding the job row locked, entered only while this attempt owns it."""
         with transaction.atomic():
-            job = self._mine().select_for_update().first()
+            job = locked(self.model, self.job.pk, state=JobState.RUNNING, attempts=self.number)
             if job is None:
                 self.lost.set()
                 raise AttemptLost(f"{self.model.__name__} {self.job.pk} attempt {self.number}")
@@ -266,7 +280,7 @@ class JobActionError(ValueError):
 
 def cancel(job, by: str = "") -> None:
     with transaction.atomic():
-        job = type(job).objects.select_for_update().get(pk=job.pk)
+        job = locked(type(job), job.pk)
         if job.state not in ACTIVE_STATES:
             raise JobActionError(f"This job is already {job.get_state_display().lower()}.")
         who = f" by {by}" if by else ""
@@ -276,7 +290,7 @@ def cancel(job, by: str = "") -> None:
 def retry(job) -> None:
     """A failed or cancelled job starts over with a fresh attempt budget."""
     with transaction.atomic():
-        job = type(job).objects.select_for_update().get(pk=job.pk)
+        job = locked(type(job), job.pk)
         if job.state not in (JobState.FAILED, JobState.CANCELLED):
             raise JobActionError(
                 f"Only failed or cancelled jobs can be retried; this one is "

@@ -47,7 +47,9 @@ def _stale_running(model, now) -> list[int]:
 def _recover(model, pk: int, now) -> str:
     cutoff = now - timedelta(seconds=config.STALE_SECONDS)
     with transaction.atomic():
-        job = model.objects.select_for_update().get(pk=pk)
+        job = lifecycle.locked(model, pk)
+        if job is None:
+            return "skipped"
         # Re-check under the lock: the worker may have beaten or finished meanwhile.
         if job.state != JobState.RUNNING or (job.heartbeat_at and job.heartbeat_at >= cutoff):
             return "skipped"

@@ -1,9 +1,45 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from reader_study.jobs import dispatch
-from tests.worker.conftest import worker_broker  # noqa: F401  (both brokers)
+from tests.workers import WorkerBroker, redis_available
+
+
+def job_brokers() -> list[str]:
+    """The brokers the job worker tests run on.
+
+    CI runs the suite twice, on Postgres + Redis and on the embedded default, so each
+    pass tests the job workers on its own broker and both are covered without doubling
+    the slowest tests. LDCT_TEST_BOTH_BROKERS=1 runs both in one pass.
+    """
+    if os.environ.get("LDCT_TEST_BOTH_BROKERS") == "1":
+        return ["embedded", "redis"]
+    return (
+        ["redis"] if os.environ.get("CELERY_BROKER_URL", "").startswith("redis") else ["embedded"]
+    )
+
+
+@pytest.fixture(params=job_brokers())
+def worker_broker(request, tmp_path, monkeypatch) -> WorkerBroker:
+    if request.param == "redis" and not redis_available():
+        if request.config.getoption("--require-services"):
+            pytest.fail("Redis is required (--require-services) but not reachable")
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    broker = WorkerBroker(kind=request.param, var_dir=tmp_path)
+    # Celery reads these from the environment over explicit settings; point them here.
+    monkeypatch.setenv("CELERY_BROKER_URL", broker.broker_url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", broker.result_backend)
+    return broker
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The role fixtures create users with passwords; PBKDF2 would dominate these tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 # Short job timings for the worker processes the tests start: heartbeat every second,
 # a job silent for 4 s counts as lost.
@@ -16,7 +52,7 @@ FAST_JOBS = {
 
 
 @pytest.fixture
-def jobs_env(worker_broker, settings, tmp_path, monkeypatch):  # noqa: F811
+def jobs_env(worker_broker, settings, tmp_path, monkeypatch):
     """Media in a fresh folder, and this test process sending jobs to the test's broker."""
     settings.MEDIA_ROOT = tmp_path / "media"
     client = worker_broker.client()
