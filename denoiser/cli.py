@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["evaluate"]:
+        # Handed over untouched: argparse's REMAINDER drops leading "--options".
+        from denoiser import evaluate
+
+        return int(evaluate.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     from denoiser.checkpoint import CheckpointError
 

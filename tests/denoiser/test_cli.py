@@ -92,3 +92,12 @@ def test_config_overrides_keep_types(tmp_path: Path) -> None:
     cfg = _config(args)
     assert cfg.epochs == 3 and cfg.generator.fusion == "concat" and cfg.amp is False
     assert cfg.generator.base_width == 24  # untouched keys of the table survive
+
+
+def test_evaluate_is_delegated_with_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoiser import evaluate
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(evaluate, "main", lambda argv: seen.append(list(argv)) or 0)
+    assert main(["evaluate", "--checkpoint", "x.pt", "--n-slices", "2"]) == 0
+    assert seen == [["--checkpoint", "x.pt", "--n-slices", "2"]]
