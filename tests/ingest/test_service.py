@@ -41,7 +41,7 @@ def test_synthetic_series_becomes_one_deidentified_case(researcher, tmp_path, me
     assert ds.StudyInstanceUID == case.study_instance_uid
     original = pydicom.dcmread(paths[0])
     assert ds.StudyInstanceUID != original.StudyInstanceUID
-    assert len(stored_files(media_root)) == 6
+    assert len(stored_files(media_root / "cases")) == 6
 
 
 def test_reupload_changes_nothing(researcher, tmp_path):
