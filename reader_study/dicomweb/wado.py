@@ -17,7 +17,7 @@ from reader_study.dicomweb.negotiation import accepts, choose_dicom_syntax, pars
 from reader_study.dicomweb.qido import DICOM_JSON
 from reader_study.models import Instance
 
-BULK_THRESHOLD = 64 * 1024
+INLINE_BINARY_LIMIT = 2**31  # everything but pixel data goes inline
 
 
 def not_acceptable(what: str) -> HttpResponse:
@@ -65,13 +65,14 @@ class RetrieveInstance(DicomWebView):
 
 
 def metadata_json(request, instance: Instance) -> dict:
+    """The header as DICOM JSON; pixel data as a BulkDataURI to the frames resource.
+
+    Other binary elements of a CT header are small (no icon images survive
+    de-identification), so they travel inline rather than through a bulkdata resource.
+    """
     url = request.build_absolute_uri(lookup.instance_path(instance))
-
-    def bulk(element) -> str:
-        return f"{url}/bulkdata/{element.tag:08X}"
-
     ds = lookup.read(instance, pixels=False)
-    data = ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk)
+    data = ds.to_json_dict(bulk_data_threshold=INLINE_BINARY_LIMIT)
     frames = ",".join(str(n) for n in range(1, instance.number_of_frames + 1))
     data["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{url}/frames/{frames}"}
     return data
