@@ -21,10 +21,17 @@ log = logging.getLogger(__name__)
 
 @worker_process_init.connect
 def _import_torch_early(**_) -> None:
-    """Each pool process imports torch and the denoiser when it starts (seconds on a CPU),
-    so the first job does not pay for it. Only imports: CUDA is initialised by the job."""
+    """Each pool process of a gpu-queue worker imports torch and the denoiser when it starts
+    (seconds on a CPU), so the first job does not pay for it; light `-Q default` workers
+    skip it. Only imports: CUDA is initialised by the job."""
+    from celery import current_app
+
+    if dispatch.GPU_QUEUE not in (current_app.amqp.queues.consume_from or {}):
+        return
     import denoiser.dicom_io  # noqa: F401
     import denoiser.inference  # noqa: F401
+
+    log.info("pool process ready for gpu jobs (torch imported)")
 
 
 def _failure_message(job, exc: Exception) -> str | None:
