@@ -67,6 +67,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--eval-only", action="store_true", help="skip training; measure best.pt")
     ap.add_argument(
+        "--validation-table",
+        action="store_true",
+        help="only tabulate each arm's per-epoch validation metrics (works mid-training)",
+    )
+    ap.add_argument(
         "--set",
         action="append",
         default=[],
@@ -74,6 +79,10 @@ def main() -> None:
         help="override every arm's config (e.g. epochs=2, device='cuda')",
     )
     args = ap.parse_args()
+
+    if args.validation_table:
+        validation_table(args.arms, args.set, args.out / "validation.md")
+        return
 
     from denoiser.ctsim import make_dataset
     from denoiser.evaluate import evaluate
@@ -102,6 +111,36 @@ def main() -> None:
     )
     evaluate(methods, dataset, args.out, dose=args.dose, progress=True)
     print((args.out / "results.md").read_text())
+
+
+def validation_table(arms: list[str], overrides: list[str], path: Path) -> None:
+    """Per-epoch validation metrics of every arm side by side (matched iterations)."""
+    import csv
+
+    keys = ("psnr", "ssim", "psnr_truth", "ssim_truth", "liver_sd")
+    lines = [
+        "# Ablation: per-epoch validation metrics",
+        "",
+        "6 paired quarter-dose 512x512 phantoms (validation seeds); PSNR/SSIM in [-160, 240] HU,",
+        "data range 400, vs the normal-dose image and vs the noise-free truth; liver noise SD in",
+        "HU (image - truth). Written by `benchmarks/denoiser/ablation.py --validation-table`.",
+        "",
+        "| arm | epoch | iteration | " + " | ".join(keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
+    ]
+    for arm in arms:
+        csv_path = Path(arm_config(arm, overrides).out_dir) / "metrics.csv"
+        if not csv_path.exists():
+            continue
+        with csv_path.open() as fh:
+            for row in csv.DictReader(fh):
+                cells = [f"{float(row[k]):.3f}" for k in keys]
+                lines.append(
+                    f"| {arm} | {row['epoch']} | {row['iteration']} | " + " | ".join(cells) + " |"
+                )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print(path.read_text())
 
 
 if __name__ == "__main__":
