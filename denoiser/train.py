@@ -40,6 +40,7 @@ from denoiser import checkpoint as ckpt
 from denoiser.config import TrainConfig
 from denoiser.cyclegan import CycleGAN
 from denoiser.data import PatchSampler, TrainingData, load_training_data
+from denoiser.inference import pick_device
 from denoiser.validation import validate
 
 Progress = Callable[[dict[str, Any]], None]
@@ -55,16 +56,6 @@ class TrainResult:
     stopped: bool
     best_metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def seed_everything(seed: int) -> None:
