@@ -61,14 +61,18 @@ def word_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# Web and worker processes write to the same SQLite file: wait for a lock instead of
+# failing, and take the write lock at BEGIN so two writers never deadlock mid-transaction.
+SQLITE_OPTIONS = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+
+
 def database(name: str, default_sqlite: Path) -> dict:
     raw = os.environ.get(name)
     if not raw:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(default_sqlite),
-            # Web and worker write to the same file: wait instead of failing on a lock.
-            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": dict(SQLITE_OPTIONS),
             # A file, not memory, so worker processes started by tests see the test data.
             "TEST": {"NAME": str(default_sqlite.with_name("test_db.sqlite3"))},
         }
@@ -82,6 +86,9 @@ def database(name: str, default_sqlite: Path) -> dict:
         raise _fail(name, raw, f"could not parse it ({exc})") from None
     if config["ENGINE"].endswith("postgresql") and not config.get("NAME"):
         raise _fail(name, raw, "the database name is missing (postgres://user@host:5432/NAME)")
+    if config["ENGINE"].endswith("sqlite3"):
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        return config
     config["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 60)
     config["CONN_HEALTH_CHECKS"] = True
     return config

@@ -134,6 +134,9 @@ def register_checkpoint(
                 model.checkpoint.save(f"{slug}-{version}.pt", File(fh), save=False)
                 model.save()
         except IntegrityError as exc:
+            # Storage is not transactional: remove the file the rolled-back row named.
+            if model.checkpoint.name:
+                model.checkpoint.storage.delete(model.checkpoint.name)
             raise RegistryError(
                 f"Model {slug} version {version} was registered meanwhile; choose a new version."
             ) from exc
@@ -166,15 +169,23 @@ def register_default_model() -> DenoiserModel | None:
     version = info["version"]
     while DenoiserModel.objects.filter(name=slugify(info["name"]), version=version).exists():
         version = f"{version}+{digest[:8]}" if "+" not in version else f"{version}0"
-    with open(path, "rb") as fh:
-        return register_checkpoint(
-            fh,
-            filename=path.name,
-            name=info["name"],
-            version=version,
-            make_default=not DenoiserModel.objects.filter(is_default=True).exists(),
-            model_card=card_text(info["model_card"], "Shipped default model."),
-        )
+    try:
+        with open(path, "rb") as fh:
+            return register_checkpoint(
+                fh,
+                filename=path.name,
+                name=info["name"],
+                version=version,
+                make_default=not DenoiserModel.objects.filter(is_default=True).exists(),
+                model_card=card_text(info["model_card"], "Shipped default model."),
+            )
+    except RegistryError:
+        # Two first cases ingested at once both register the shipped weights; the
+        # loser of that race uses the winner's row.
+        existing = DenoiserModel.objects.filter(sha256=digest).first()
+        if existing is None:
+            raise
+        return existing
 
 
 def default_model() -> DenoiserModel | None:

@@ -9,7 +9,8 @@ PORT=${LDCT_PORT:-8000}
 
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
-$PY manage.py seed_demo
+logins=$($PY manage.py seed_demo)
+echo "$logins"
 
 pids=()
 stop() {
@@ -32,6 +33,7 @@ pids+=($!)
 
 echo
 echo "LDCT Reader Studio is running at http://$HOST:$PORT/  (Ctrl-C stops it)"
+echo "$logins" | grep -A3 "Demo logins" || true
 echo
 # Either process dying ends the run, so a broken worker is never silently missing.
 wait -n "${pids[@]}"

@@ -64,3 +64,25 @@ def test_names_and_versions_are_checked(fake_broker):
         registry.register_checkpoint(data, version="bad version!")
     assert registry.next_version("m") == "2"
     assert DenoiserModel.objects.count() == 1
+
+
+def test_losing_a_race_to_register_the_shipped_model_reuses_the_winner(shipped, monkeypatch):
+    """Two first cases at once: the second registration finds the row the first just wrote."""
+    from django.core.files.storage import default_storage
+
+    shipped.write_bytes(tiny_checkpoint_bytes("ldct-shipped", "1.0"))
+    real_register = registry.register_checkpoint
+    winner = {}
+
+    def register_after_a_concurrent_winner(upload, **kwargs):
+        # The other process commits the same weights between our check and our insert.
+        with open(shipped, "rb") as fh:
+            winner["model"] = real_register(fh, filename="default.pt", name="ldct-shipped")
+        return real_register(upload, **kwargs)
+
+    monkeypatch.setattr(registry, "register_checkpoint", register_after_a_concurrent_winner)
+    model = registry.register_default_model()
+    assert model == winner["model"]
+    assert DenoiserModel.objects.count() == 1
+    stored = default_storage.listdir("models/ldct-shipped/1.0")[1]
+    assert stored == [model.checkpoint.name.rsplit("/", 1)[1]]  # no orphan file

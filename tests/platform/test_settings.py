@@ -120,3 +120,11 @@ def test_deploy_check_is_clean_with_documented_production_variables(tmp_path):
     result = django_start(production, tmp_path, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+def test_sqlite_url_gets_the_same_locking_options_as_the_embedded_default(tmp_path):
+    code = "from django.conf import settings as s;print(s.DATABASES['default']['OPTIONS'])"
+    url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    result = django_start({"DATABASE_URL": url}, tmp_path, "shell", "--no-imports", "-c", code)
+    assert "'transaction_mode': 'IMMEDIATE'" in result.stdout, result.stderr
+    assert "'timeout': 30" in result.stdout
