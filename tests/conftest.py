@@ -20,6 +20,12 @@ def make_user(username: str, role: str | None) -> User:
     return user
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Role fixtures create users with passwords; PBKDF2 would dominate many tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def researcher(db) -> User:
     return make_user("rita", RESEARCHER)

@@ -188,3 +188,18 @@ def running_worker(broker: WorkerBroker, **kwargs) -> Iterator[WorkerProcess]:
     finally:
         if worker.process.poll() is None:
             worker.stop()
+
+
+def broker_for_test(request, tmp_path: Path, monkeypatch) -> WorkerBroker:
+    """The broker a parametrised worker test runs on (request.param: embedded | redis)."""
+    import pytest
+
+    if request.param == "redis" and not redis_available():
+        if request.config.getoption("--require-services"):
+            pytest.fail("Redis is required (--require-services) but not reachable")
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    broker = WorkerBroker(kind=request.param, var_dir=tmp_path)
+    # Celery reads these from the environment over explicit settings; point them here.
+    monkeypatch.setenv("CELERY_BROKER_URL", broker.broker_url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", broker.result_backend)
+    return broker

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from reader_study.jobs import dispatch
-from tests.workers import WorkerBroker, redis_available
+from tests.workers import WorkerBroker, broker_for_test
 
 
 def job_brokers() -> list[str]:
@@ -24,21 +24,7 @@ def job_brokers() -> list[str]:
 
 @pytest.fixture(params=job_brokers())
 def worker_broker(request, tmp_path, monkeypatch) -> WorkerBroker:
-    if request.param == "redis" and not redis_available():
-        if request.config.getoption("--require-services"):
-            pytest.fail("Redis is required (--require-services) but not reachable")
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    broker = WorkerBroker(kind=request.param, var_dir=tmp_path)
-    # Celery reads these from the environment over explicit settings; point them here.
-    monkeypatch.setenv("CELERY_BROKER_URL", broker.broker_url)
-    monkeypatch.setenv("CELERY_RESULT_BACKEND", broker.result_backend)
-    return broker
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The role fixtures create users with passwords; PBKDF2 would dominate these tests."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return broker_for_test(request, tmp_path, monkeypatch)
 
 
 # Short job timings for the worker processes the tests start: heartbeat every second,
