@@ -63,7 +63,11 @@ def word_list(name: str, default: list[str]) -> list[str]:
 
 # Web and worker processes write to the same SQLite file: wait for a lock instead of
 # failing, and take the write lock at BEGIN so two writers never deadlock mid-transaction.
-SQLITE_OPTIONS = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+}
 
 
 def database(name: str, default_sqlite: Path) -> dict:

@@ -292,6 +292,8 @@ class UploadFile(models.Model):
     chunk_bytes = models.PositiveIntegerField()
     # Indexes of the chunks stored so far; the browser resumes from the gaps.
     received = models.JSONField(default=list, blank=True)
+    # Checked and de-identified on arrival (reader_study.ingest.arrival); null until then.
+    verdict = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -24,10 +24,10 @@ from pydicom.sequence import Sequence
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import BadMultipart, Part, TooLarge, boundary_of, split, spool
 from reader_study.dicomweb.qido import DICOM_JSON
-from reader_study.ingest.deid import map_uid
+from reader_study.ingest.deid import case_key, map_uid
 from reader_study.ingest.limits import current, human_bytes
 from reader_study.ingest.report import ACCEPTED, DUPLICATE, FileResult, IngestError, SourceFile
-from reader_study.ingest.service import case_key, ingest
+from reader_study.ingest.service import ingest
 
 PROCESSING_FAILURE = 0x0110
 DATASET_MISMATCH = 0xA900

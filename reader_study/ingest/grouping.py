@@ -108,7 +108,8 @@ def _choose_series(groups, chosen: str | None, results: list[FileResult]) -> str
 
 
 def _consistent(items: list[Checked], results: list[FileResult]) -> list[Checked]:
-    """Keeps the files that agree with the series' majority size and orientation."""
+    """Keeps the files that agree with the series' majority study, size and orientation."""
+    study = Counter(i.study_instance_uid for i in items).most_common(1)[0][0]
     size = Counter((i.rows, i.columns) for i in items).most_common(1)[0][0]
     orientation = Counter(_rounded(i.orientation) for i in items).most_common(1)[0][0]
     kept = []
@@ -120,6 +121,10 @@ def _consistent(items: list[Checked], results: list[FileResult]) -> list[Checked
             )
         elif _rounded(item.orientation) != orientation:
             reason = "ImageOrientationPatient differs from the rest of the series"
+        elif item.study_instance_uid != study:
+            # A series belongs to one study (DICOM information model); the case key
+            # and the de-identified UIDs derive from it.
+            reason = "StudyInstanceUID differs from the rest of the series"
         else:
             kept.append(item)
             continue

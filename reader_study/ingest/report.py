@@ -16,8 +16,12 @@ class SourceFile:
     """One file to ingest: the name the user knows it by and a local copy of its bytes."""
 
     name: str
-    path: Path
+    path: Path | None
     size: int
+    # The bytes in memory instead of a local copy (a file that arrived in one request).
+    data: bytes | None = None
+    # What `ingest.arrival.examine` found when the file arrived; spares ingest the work.
+    verdict: dict | None = None
 
 
 @dataclass

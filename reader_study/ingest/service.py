@@ -11,10 +11,9 @@ from pathlib import Path
 import pydicom
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils.crypto import salted_hmac
 
-from reader_study.ingest import grouping, zips
-from reader_study.ingest.deid import DeidentificationFailed, deidentify, map_uid
+from reader_study.ingest import arrival, grouping, zips
+from reader_study.ingest.deid import DeidentificationFailed, case_key, deidentify, map_uid
 from reader_study.ingest.facts import series_facts
 from reader_study.ingest.limits import Limits, current, human_bytes
 from reader_study.ingest.report import (
@@ -100,7 +99,7 @@ def _expand_archives(sources, workdir: Path, limits: Limits):
     files: list[SourceFile] = []
     budget = limits.max_upload_bytes
     for source in sources:
-        if source.size and zips.is_zip(source.path):
+        if source.verdict is None and source.size and zips.is_zip(source.path):
             try:
                 members = zips.expand(source, workdir, limits, budget)
             except zips.ArchiveRefused as exc:
@@ -118,6 +117,9 @@ def _check_all(files: list[SourceFile], limits: Limits, results: list[FileResult
     checked: list[Checked] = []
     kept = 0
     for source in files:
+        if source.verdict is not None:  # examined on arrival
+            _take_verdict(source, checked, results)
+            continue
         keep = kept + source.size <= KEEP_PARSED_BYTES
         kept += source.size if keep else 0
         try:
@@ -127,15 +129,19 @@ def _check_all(files: list[SourceFile], limits: Limits, results: list[FileResult
     return checked
 
 
+def _take_verdict(source: SourceFile, checked: list[Checked], results: list[FileResult]):
+    if source.verdict["status"] == arrival.ACCEPTED:
+        checked.append(arrival.checked_from(source))
+    else:
+        results.append(
+            FileResult(source.name, REJECTED, source.verdict["reason"], source.verdict["code"])
+        )
+
+
 def _nothing_usable(results: list[FileResult]) -> str:
     shown = "; ".join(f"{r.name}: {r.reason}" for r in results[:3])
     more = f" (and {len(results) - 3} more)" if len(results) > 3 else ""
     return f"no file could be ingested: {shown}{more}"
-
-
-def case_key(owner, study_uid: str, series_uid: str) -> str:
-    """Keyed hash of who uploaded which source series: finds a re-upload, reveals nothing."""
-    return salted_hmac("ldct.ingest.case", f"{owner.pk}:{study_uid}:{series_uid}").hexdigest()
 
 
 def _store(owner, label: str, plan: grouping.SeriesPlan, results: list[FileResult]):
@@ -178,14 +184,15 @@ def _create(owner, label, key, plan, results, written: WrittenFiles) -> Case:
         columns=first.columns,
     )
     instances = []
-    first_ds = None
     for item, position in zip(plan.files, plan.slice_positions, strict=True):
-        ds = _deidentified(item, key, label)
-        first_ds = first_ds or ds
-        instances.append(_stored_instance(series, ds, item, position, written))
+        if arrival.usable(item, key, label):
+            instances.append(_adopted_instance(series, item, position, written))
+        else:
+            ds = _deidentified(item, key, label)
+            instances.append(_stored_instance(series, ds, item, position, written))
         results.append(FileResult(item.source.name, ACCEPTED))
-        del ds.PixelData  # only the first header stays in memory, without its pixels
     Instance.objects.bulk_create(instances)
+    first_ds = _header(instances[0])
     frames = sum(i.number_of_frames for i in instances)
     series.num_instances = len(instances)
     series.series_number = _int_or_none(first_ds.get("SeriesNumber"))
@@ -226,10 +233,17 @@ def _int_or_none(value) -> int | None:
 
 def _deidentified(item: Checked, key: str, label: str) -> pydicom.Dataset:
     ds, item.dataset = item.dataset, None  # used once: de-identification changes it
+    source = item.source
+    if ds is None and source.path is None and source.data is None:
+        # De-identified on arrival for another case key (cannot happen while grouping keeps
+        # one study per series); the original is gone by now.
+        raise refuse(
+            422, f"{source.name}: was prepared for another case when it arrived; upload it again"
+        )
     if ds is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(item.source.path)
+            ds = pydicom.dcmread(io.BytesIO(source.data) if source.data else source.path)
     try:
         deidentify(ds, case_key=key, label=label)
     except DeidentificationFailed as exc:
@@ -241,20 +255,48 @@ def _stored_instance(series, ds, item: Checked, position, written: WrittenFiles)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     data = buffer.getvalue()
-    instance = Instance(
-        series=series,
+    instance = _instance(
+        series,
+        item,
+        position,
         sop_instance_uid=str(ds.SOPInstanceUID),
         sop_class_uid=str(ds.SOPClassUID),
         transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
-        instance_number=item.instance_number,
-        slice_position=position,
-        number_of_frames=item.number_of_frames,
         size_bytes=len(data),
     )
     name, digest = written.save(instance_path(instance, f"{ds.SOPInstanceUID}.dcm"), data)
     instance.file.name = name
     instance.sha256 = digest
     return instance
+
+
+def _adopted_instance(series, item: Checked, position, written: WrittenFiles) -> Instance:
+    """A file de-identified on arrival: its stored bytes move into the case."""
+    verdict = item.source.verdict
+    fields = ("sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "sha256")
+    instance = _instance(
+        series, item, position, size_bytes=verdict["size"], **{f: verdict[f] for f in fields}
+    )
+    target = instance_path(instance, f"{instance.sop_instance_uid}.dcm")
+    instance.file.name = written.adopt(verdict["stored"], target)
+    return instance
+
+
+def _instance(series, item: Checked, position, **stored) -> Instance:
+    return Instance(
+        series=series,
+        instance_number=item.instance_number,
+        slice_position=position,
+        number_of_frames=item.number_of_frames,
+        **stored,
+    )
+
+
+def _header(instance: Instance) -> pydicom.Dataset:
+    """The first stored file's header: the series facts come from it."""
+    with instance.file.open("rb") as fh, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(fh, stop_before_pixels=True)
 
 
 def _already_there(case: Case, key: str, plan, results: list[FileResult]) -> IngestReport:

@@ -6,6 +6,7 @@ attribute and the reason ("scan_042.dcm: modality MR, only CT is accepted").
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass, field
 
@@ -80,7 +81,8 @@ def _read(source: SourceFile) -> Dataset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(source.path, force=False)
+            raw = io.BytesIO(source.data) if source.data is not None else source.path
+            ds = pydicom.dcmread(raw, force=False)
             # Elements are parsed lazily: touch them all now so a damaged file fails here.
             ds.walk(lambda _ds, _elem: None)
     except InvalidDicomError:

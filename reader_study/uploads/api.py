@@ -24,10 +24,10 @@ from rest_framework.response import Response
 
 from reader_study.case_access import CanUseCases
 from reader_study.ingest.limits import current, human_bytes
-from reader_study.ingest.report import IngestError
+from reader_study.ingest.report import IngestError, SourceFile
 from reader_study.ingest.service import MAX_LABEL, ingest
 from reader_study.models import UploadFile, UploadSession
-from reader_study.uploads import chunks
+from reader_study.uploads import arrived, chunks
 
 MAX_NAME = 500
 
@@ -48,6 +48,7 @@ def _file_json(upload_file: UploadFile) -> dict:
         "chunk_bytes": upload_file.chunk_bytes,
         "chunks": upload_file.chunk_count,
         "received": upload_file.received,
+        "check": arrived.public(upload_file.verdict),
     }
 
 
@@ -177,12 +178,18 @@ def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) 
     if closed := _still_open(session):
         return closed
     upload_file = get_object_or_404(UploadFile, pk=file_id, session=session)
+    upload_file.session = session
     try:
         # Read from the request stream: the body is never parsed, never buffered twice.
-        chunks.receive(upload_file, index, request._request, request.headers.get("Content-Digest"))
+        data = chunks.receive(
+            upload_file, index, request._request, request.headers.get("Content-Digest")
+        )
     except chunks.ChunkProblem as exc:
         return _problem(exc.status, str(exc))
-    return Response({"file": upload_file.pk, "chunk": index, "stored": True})
+    verdict = arrived.on_chunk_stored(upload_file, request.user, data)
+    return Response(
+        {"file": upload_file.pk, "chunk": index, "stored": True, "check": arrived.public(verdict)}
+    )
 
 
 @api_view(["POST"])
@@ -201,7 +208,7 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
     series_uid = str(request.data.get("series_instance_uid") or "") or None
     strict = bool(request.data.get("strict", False))
     with tempfile.TemporaryDirectory(prefix="ldct-upload-") as workdir:
-        sources = [chunks.assemble(f, Path(workdir)) for f in files]
+        sources = [_source(f, Path(workdir)) for f in files]
         try:
             report = ingest(
                 owner=request.user,
@@ -219,5 +226,14 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
     session.case_id = report.case["id"]
     session.save()
     chunks.discard_session(session)
+    session.files.update(verdict=None)  # they name the source UIDs: not kept after ingest
     created = report.case.get("created")
     return Response(session.report, status=201 if created else 200)
+
+
+def _source(upload_file: UploadFile, workdir: Path) -> SourceFile:
+    if upload_file.verdict is not None:  # examined on arrival: nothing to assemble
+        return SourceFile(
+            upload_file.name, None, upload_file.size_bytes, verdict=upload_file.verdict
+        )
+    return chunks.assemble(upload_file, workdir)

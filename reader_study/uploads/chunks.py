@@ -47,7 +47,18 @@ def _stored_names(upload_file: UploadFile) -> list[str]:
 
 
 def refresh_received(upload_file: UploadFile) -> UploadFile:
-    """Sets `received` from what storage holds (the truth); returns the same object."""
+    """Sets `received` from what storage holds (the truth); returns the same object.
+
+    A file examined on arrival is whole (its chunks are gone by then) as long as what the
+    verdict stored is still there.
+    """
+    if upload_file.verdict is not None:
+        stored = upload_file.verdict.get("stored")
+        if stored is None or default_storage.exists(stored):
+            upload_file.received = list(range(upload_file.chunk_count))
+            return upload_file
+        upload_file.verdict = None  # lost: the browser sends the file again
+        UploadFile.objects.filter(pk=upload_file.pk).update(verdict=None)
     received = []
     for name in _stored_names(upload_file):
         if not name.isdigit() or int(name) >= upload_file.chunk_count:
@@ -76,7 +87,8 @@ def check_digest(header: str | None, data: bytes, where: str) -> None:
         raise ChunkProblem(400, f"{where}: the bytes do not match their Content-Digest; resend")
 
 
-def receive(upload_file: UploadFile, index: int, stream, digest_header: str | None) -> None:
+def receive(upload_file: UploadFile, index: int, stream, digest_header: str | None) -> bytes:
+    """Stores one chunk; returns its bytes."""
     where = f"{upload_file.name}, chunk {index}"
     if not 0 <= index < upload_file.chunk_count:
         raise ChunkProblem(
@@ -90,6 +102,7 @@ def receive(upload_file: UploadFile, index: int, stream, digest_header: str | No
     name = chunk_name(upload_file, index)
     default_storage.delete(name)  # a resent chunk replaces the old one
     default_storage.save(name, ContentFile(data))
+    return data
 
 
 def assemble(upload_file: UploadFile, workdir: Path) -> SourceFile:
@@ -99,6 +112,14 @@ def assemble(upload_file: UploadFile, workdir: Path) -> SourceFile:
             with default_storage.open(chunk_name(upload_file, index), "rb") as chunk:
                 shutil.copyfileobj(chunk, out, 1024 * 1024)
     return SourceFile(upload_file.name, target, upload_file.size_bytes)
+
+
+def discard_chunks(upload_file: UploadFile) -> None:
+    """Deletes the chunks of a file, not what was made from them."""
+    for name in _stored_names(upload_file):
+        if name.isdigit():
+            with contextlib.suppress(Exception):
+                default_storage.delete(f"{chunk_folder(upload_file)}/{name}")
 
 
 def discard_file(upload_file: UploadFile) -> None:

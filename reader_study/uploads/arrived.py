@@ -1,0 +1,70 @@
+"""A file's last chunk is in: check and de-identify it now, while other files still arrive.
+
+The work is `ingest.arrival.examine`; this module decides when a file is whole, keeps the
+verdict on its UploadFile row and drops the identified chunks once the de-identified copy
+is stored. Any unexpected failure here leaves the chunks in place, so ingest does the work
+itself: the stored chunk is never lost over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from reader_study.ingest.arrival import examine
+from reader_study.ingest.limits import current
+from reader_study.ingest.report import SourceFile
+from reader_study.ingest.zips import EMPTY_ZIP_MAGIC, ZIP_MAGIC
+from reader_study.models import UploadFile
+from reader_study.uploads import chunks
+
+log = logging.getLogger(__name__)
+DEIDENTIFIED = "deidentified.dcm"
+
+
+def on_chunk_stored(upload_file: UploadFile, owner, data: bytes) -> dict | None:
+    """The verdict when this chunk completed the file, else None."""
+    try:
+        return _examine_if_whole(upload_file, owner, data)
+    except Exception:
+        # A resent or parallel last chunk may have won the race and removed the chunks.
+        log.warning("could not examine %s on arrival; ingest will", upload_file, exc_info=True)
+        return None
+
+
+def _examine_if_whole(upload_file: UploadFile, owner, data: bytes) -> dict | None:
+    if upload_file.chunk_count == 1:
+        source = SourceFile(upload_file.name, None, upload_file.size_bytes, data=data)
+        return _examine(upload_file, owner, source, data[:4])
+    if not chunks.refresh_received(upload_file).is_complete:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ldct-arrival-") as workdir:
+        source = chunks.assemble(upload_file, Path(workdir))
+        with open(source.path, "rb") as fh:
+            head = fh.read(4)
+        return _examine(upload_file, owner, source, head)
+
+
+def _examine(upload_file: UploadFile, owner, source: SourceFile, head: bytes) -> dict | None:
+    if head in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):
+        return None  # archives are opened at ingest, with the whole upload's limits
+    session = upload_file.session
+    verdict = examine(
+        source,
+        owner=owner,
+        label=session.label,
+        limits=current(),
+        store_as=f"{chunks.chunk_folder(upload_file)}/{DEIDENTIFIED}",
+    )
+    UploadFile.objects.filter(pk=upload_file.pk).update(verdict=verdict)
+    upload_file.verdict = verdict
+    chunks.discard_chunks(upload_file)  # the identified original is not kept
+    return verdict
+
+
+def public(verdict: dict | None) -> dict | None:
+    """What the browser may see of a verdict: the outcome and the reason, no internals."""
+    if verdict is None:
+        return None
+    return {"status": verdict["status"], "reason": verdict.get("reason", "")}
