@@ -283,7 +283,8 @@ class UploadSession(models.Model):
 
 
 class UploadFile(models.Model):
-    """A file the browser announced; its chunks live in storage until ingest."""
+    """A file the browser announced; its chunks live in storage until it is whole, then its
+    de-identified copy (see `verdict`) until ingest."""
 
     session = models.ForeignKey(UploadSession, on_delete=models.CASCADE, related_name="files")
     # The path the user dropped (folder/sub/file.dcm): shown in the report, never used as a path.

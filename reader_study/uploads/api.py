@@ -181,12 +181,12 @@ def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) 
     upload_file.session = session
     try:
         # Read from the request stream: the body is never parsed, never buffered twice.
-        data = chunks.receive(
+        data = chunks.read(
             upload_file, index, request._request, request.headers.get("Content-Digest")
         )
     except chunks.ChunkProblem as exc:
         return _problem(exc.status, str(exc))
-    verdict = arrived.on_chunk_stored(upload_file, request.user, data)
+    verdict = arrived.receive(upload_file, request.user, index, data)
     return Response(
         {"file": upload_file.pk, "chunk": index, "stored": True, "check": arrived.public(verdict)}
     )

@@ -23,20 +23,33 @@ log = logging.getLogger(__name__)
 DEIDENTIFIED = "deidentified.dcm"
 
 
-def on_chunk_stored(upload_file: UploadFile, owner, data: bytes) -> dict | None:
-    """The verdict when this chunk completed the file, else None."""
+def receive(upload_file: UploadFile, owner, index: int, data: bytes) -> dict | None:
+    """Keeps one checked chunk; returns the file's verdict when this chunk completed it.
+
+    A file of one chunk is examined straight from memory, so its identified original
+    never reaches storage; its bytes are stored as a chunk only if that fails.
+    """
+    if upload_file.chunk_count == 1:
+        source = SourceFile(upload_file.name, None, upload_file.size_bytes, data=data)
+        verdict = _safely(_examine, upload_file, owner, source, data[:4])
+        if verdict is None:
+            chunks.store(upload_file, index, data)
+        return verdict
+    chunks.store(upload_file, index, data)
+    return _safely(_examine_if_whole, upload_file, owner)
+
+
+def _safely(examine_step, upload_file: UploadFile, *args) -> dict | None:
     try:
-        return _examine_if_whole(upload_file, owner, data)
+        return examine_step(upload_file, *args)
     except Exception:
-        # A resent or parallel last chunk may have won the race and removed the chunks.
+        # E.g. a parallel last chunk won the race and removed the chunks. Nothing is lost:
+        # what could not be examined here, ingest examines itself.
         log.warning("could not examine %s on arrival; ingest will", upload_file, exc_info=True)
         return None
 
 
-def _examine_if_whole(upload_file: UploadFile, owner, data: bytes) -> dict | None:
-    if upload_file.chunk_count == 1:
-        source = SourceFile(upload_file.name, None, upload_file.size_bytes, data=data)
-        return _examine(upload_file, owner, source, data[:4])
+def _examine_if_whole(upload_file: UploadFile, owner) -> dict | None:
     if not chunks.refresh_received(upload_file).is_complete:
         return None
     with tempfile.TemporaryDirectory(prefix="ldct-arrival-") as workdir:

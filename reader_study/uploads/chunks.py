@@ -4,7 +4,9 @@ A chunk is stored as its own object (`uploads/<session>/<file>/<index>`): the
 storage API has no append, and S3 has none either. Storage is also the record of
 what arrived: a chunk counts as received when its object exists with the expected
 size (a write cut short by a crash does not), so receiving a chunk costs no
-database write. At ingest the chunks of a file are joined into a local temporary file.
+database write. When a file is whole, `uploads.arrived` examines and de-identifies it and
+its chunks go (a file of one chunk is examined from memory and never stored as a chunk);
+chunks that could not be examined then are joined into a local temporary file at ingest.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ def check_digest(header: str | None, data: bytes, where: str) -> None:
         raise ChunkProblem(400, f"{where}: the bytes do not match their Content-Digest; resend")
 
 
-def receive(upload_file: UploadFile, index: int, stream, digest_header: str | None) -> bytes:
-    """Stores one chunk; returns its bytes."""
+def read(upload_file: UploadFile, index: int, stream, digest_header: str | None) -> bytes:
+    """One chunk's bytes from the request, checked for length and digest (not yet stored)."""
     where = f"{upload_file.name}, chunk {index}"
     if not 0 <= index < upload_file.chunk_count:
         raise ChunkProblem(
@@ -99,10 +101,13 @@ def receive(upload_file: UploadFile, index: int, stream, digest_header: str | No
     if len(data) != expected:
         raise ChunkProblem(400, f"{where}: expected {expected} bytes, received {len(data)}")
     check_digest(digest_header, data, where)
+    return data
+
+
+def store(upload_file: UploadFile, index: int, data: bytes) -> None:
     name = chunk_name(upload_file, index)
     default_storage.delete(name)  # a resent chunk replaces the old one
     default_storage.save(name, ContentFile(data))
-    return data
 
 
 def assemble(upload_file: UploadFile, workdir: Path) -> SourceFile:

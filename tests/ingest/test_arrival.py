@@ -174,3 +174,24 @@ def test_shipped_compressed_file_is_examined_on_arrival(api, media_root):
     assert uc.finish(api, session).status_code == 201
     instance = Instance.objects.get()
     assert instance.transfer_syntax_uid == "1.2.840.10008.1.2.4.90"
+
+
+def test_when_examining_fails_the_chunk_is_kept_and_ingest_does_the_work(
+    api, tmp_path, media_root, monkeypatch
+):
+    from reader_study.uploads import arrived
+
+    def broken(*args, **kwargs):
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(arrived, "examine", broken)
+    files = series_files(tmp_path, slices=2, size=64)  # one chunk each
+    session = uc.start(api, "fallback")
+    infos = uc.announce(api, session, files).json()["files"]
+    for info, (_, data) in zip(infos, files, strict=True):
+        answer = uc.put_chunk(api, session["id"], info, data, 0)
+        assert answer.status_code == 200 and answer.json()["check"] is None
+    assert sorted(p.name for p in upload_files(media_root)) == ["000000", "000000"]
+    monkeypatch.undo()
+    assert uc.finish(api, session).status_code == 201
+    assert Instance.objects.count() == 2 and not upload_files(media_root)
