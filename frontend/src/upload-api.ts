@@ -1,5 +1,11 @@
 // The upload API of the server (reader_study/uploads/api.py), with retries for flaky lines.
 
+// What the server found when the whole file was in: accepted (de-identified) or refused.
+export interface FileCheck {
+  status: "accepted" | "rejected";
+  reason: string;
+}
+
 export interface ServerFile {
   id: number;
   name: string;
@@ -7,6 +13,7 @@ export interface ServerFile {
   chunk_bytes: number;
   chunks: number;
   received: number[];
+  check: FileCheck | null;
 }
 
 export interface Session {
@@ -106,7 +113,8 @@ export class UploadApi {
     return out;
   }
 
-  async putChunk(id: string, file: ServerFile, index: number, data: Blob): Promise<void> {
+  // The answer carries the file's check once its last chunk is in (null before, and for archives).
+  async putChunk(id: string, file: ServerFile, index: number, data: Blob): Promise<FileCheck | null> {
     const extra: Record<string, string> = {};
     if (globalThis.crypto?.subtle) {
       const digest = await crypto.subtle.digest("SHA-256", await data.arrayBuffer());
@@ -117,6 +125,8 @@ export class UploadApi {
       const body = await response.json().catch(() => null);
       throw new ApiError(response.status, (body as { detail?: string } | null)?.detail ?? `chunk ${index} of ${file.name} failed`);
     }
+    const body = (await response.json().catch(() => null)) as { check?: FileCheck | null } | null;
+    return body?.check ?? null;
   }
 
   async ingest(id: string, options: { strict: boolean; series_instance_uid?: string }): Promise<{ status: number; report: Report }> {

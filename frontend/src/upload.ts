@@ -174,7 +174,7 @@ class UploadPage {
         const [row, index] = next;
         const start = index * row.server.chunk_bytes;
         const blob = row.picked.file.slice(start, start + this.chunkLength(row.server, index));
-        await this.api.putChunk(this.session!.id, row.server, index, blob);
+        row.server.check = (await this.api.putChunk(this.session!.id, row.server, index, blob)) ?? row.server.check;
         row.sent += blob.size;
         this.rate.add(blob.size);
         this.paint(row);
@@ -197,7 +197,15 @@ class UploadPage {
 
   private paint(row: Row): void {
     row.bar.value = row.sent;
-    row.status.textContent = row.sent >= row.server.size ? "received" : `${Math.floor((100 * row.sent) / Math.max(row.server.size, 1))}%`;
+    const check = row.server.check;
+    if (check?.status === "rejected") {
+      row.status.textContent = `refused: ${check.reason}`;
+      row.status.className = "result-rejected";
+    } else if (check?.status === "accepted") {
+      row.status.textContent = "checked, de-identified";
+    } else {
+      row.status.textContent = row.sent >= row.server.size ? "received" : `${Math.floor((100 * row.sent) / Math.max(row.server.size, 1))}%`;
+    }
   }
 
   private paintOverall(): void {

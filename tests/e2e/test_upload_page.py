@@ -66,6 +66,10 @@ def test_folder_upload_shows_the_report(page, live_server, tmp_path):
     text = page.inner_text("[data-report-rows]")
     assert "modality MR, only CT is accepted" in text and "not a DICOM file" in text
     assert page.locator("[data-report-rows] tr.result-accepted").count() == 6
+    # Each file's check showed in its row as it arrived, before the ingest.
+    listed = page.inner_text("[data-file-list]")
+    assert "refused: modality MR, only CT is accepted" in listed
+    assert listed.count("checked, de-identified") == 6
     case = Case.objects.get()
     assert case.original_series.num_instances == 6
     page.click("text=Open case")
