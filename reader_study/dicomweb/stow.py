@@ -25,7 +25,7 @@ from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import BadMultipart, Part, TooLarge, boundary_of, split, spool
 from reader_study.dicomweb.qido import DICOM_JSON
 from reader_study.ingest.deid import case_key, map_uid
-from reader_study.ingest.limits import current, human_bytes
+from reader_study.ingest.limits import current, over_size
 from reader_study.ingest.report import ACCEPTED, DUPLICATE, FileResult, IngestError, SourceFile
 from reader_study.ingest.service import ingest
 
@@ -79,26 +79,20 @@ class Store(DicomWebView):
         limits = current()
         length = int(request.headers.get("Content-Length") or 0)
         if length > limits.max_upload_bytes:
-            return _plain(413, self._too_big(length, limits))
+            return _plain(413, over_size("the request", length, limits))
         with tempfile.TemporaryDirectory(prefix="ldct-stow-") as workdir:
             try:
                 body = Path(workdir) / "body"
                 spool(request._request, body, limits.max_upload_bytes)
                 parts = split(body, boundary_of(content_type), Path(workdir))
             except TooLarge as exc:
-                return _plain(413, self._too_big(exc.args[0], limits))
+                return _plain(413, over_size("the request", exc.args[0], limits))
             except BadMultipart as exc:
                 return _plain(400, f"malformed multipart body: {exc}")
             if not parts:
                 return _plain(400, "empty upload: the body holds no parts")
             body.unlink()
             return self._store(request, parts, study_uid)
-
-    def _too_big(self, size: int, limits) -> str:
-        return (
-            f"the request is {human_bytes(size)}, more than the limit of "
-            f"{human_bytes(limits.max_upload_bytes)} (LDCT_MAX_UPLOAD_BYTES)"
-        )
 
     def _store(self, request, parts: list[Part], study_uid: str | None) -> HttpResponse:
         infos = [PartInfo(n, part) for n, part in enumerate(parts, start=1)]

@@ -68,3 +68,11 @@ def human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} bytes"
+
+
+def over_size(what: str, total: int, limits: Limits) -> str:
+    """The refusal of an upload or request of `total` bytes beyond LDCT_MAX_UPLOAD_BYTES."""
+    return (
+        f"{what} is {human_bytes(total)}, more than the limit of "
+        f"{human_bytes(limits.max_upload_bytes)} (LDCT_MAX_UPLOAD_BYTES)"
+    )

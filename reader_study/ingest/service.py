@@ -15,7 +15,7 @@ from django.urls import reverse
 from reader_study.ingest import arrival, grouping, zips
 from reader_study.ingest.deid import DeidentificationFailed, case_key, deidentify, map_uid
 from reader_study.ingest.facts import series_facts
-from reader_study.ingest.limits import Limits, current, human_bytes
+from reader_study.ingest.limits import Limits, current
 from reader_study.ingest.report import (
     ACCEPTED,
     DUPLICATE,
@@ -361,12 +361,3 @@ def _report(case: Case, plan, results: list[FileResult], *, created: bool) -> In
     return IngestReport(
         ok=True, message=message, files=results, warnings=plan.warnings, case=summary
     )
-
-
-def total_size_problem(total: int, limits: Limits) -> str | None:
-    if total > limits.max_upload_bytes:
-        return (
-            f"the upload is {human_bytes(total)}, more than the limit of "
-            f"{human_bytes(limits.max_upload_bytes)} (LDCT_MAX_UPLOAD_BYTES)"
-        )
-    return None

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reader_study.case_access import CanUseCases
-from reader_study.ingest.limits import current, human_bytes
+from reader_study.ingest.limits import current, over_size
 from reader_study.ingest.report import IngestError, SourceFile
 from reader_study.ingest.service import MAX_LABEL, ingest
 from reader_study.models import UploadFile, UploadSession
@@ -133,11 +133,7 @@ def announce_files(request: Request, public_id: uuid.UUID) -> Response:
             )
         total = sum(merged.values())
         if total > limits.max_upload_bytes:
-            return _problem(
-                413,
-                f"the upload is {human_bytes(total)}, more than the limit of "
-                f"{human_bytes(limits.max_upload_bytes)} (LDCT_MAX_UPLOAD_BYTES)",
-            )
+            return _problem(413, over_size("the upload", total, limits))
         out = [
             _register(session, existing.get(n), n, s, limits.chunk_bytes)
             for n, s in announced.items()
