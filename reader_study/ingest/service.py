@@ -238,7 +238,9 @@ def _deidentified(item: Checked, key: str, label: str) -> pydicom.Dataset:
         # De-identified on arrival for another case key (cannot happen while grouping keeps
         # one study per series); the original is gone by now.
         raise refuse(
-            422, f"{source.name}: was prepared for another case when it arrived; upload it again"
+            422,
+            f"{source.name}: was prepared for another case when it arrived (the server's "
+            "SECRET_KEY changed?); discard this upload and start a new one",
         )
     if ds is None:
         with warnings.catch_warnings():
@@ -278,7 +280,14 @@ def _adopted_instance(series, item: Checked, position, written: WrittenFiles) ->
         series, item, position, size_bytes=verdict["size"], **{f: verdict[f] for f in fields}
     )
     target = instance_path(instance, f"{instance.sop_instance_uid}.dcm")
-    instance.file.name = written.adopt(verdict["stored"], target)
+    try:
+        instance.file.name = written.adopt(verdict["stored"], target)
+    except FileNotFoundError:
+        raise refuse(
+            409,
+            f"{item.source.name}: its checked copy was removed by another request (upload "
+            "discarded or file announced again); send the file again",
+        ) from None
     return instance
 
 

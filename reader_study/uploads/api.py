@@ -157,9 +157,10 @@ def _size(item) -> int:
 
 
 def _register(session, existing: UploadFile | None, name: str, size: int, chunk_bytes: int):
-    if existing is not None and existing.size_bytes == size:
+    refused = existing is not None and (existing.verdict or {}).get("status") == "rejected"
+    if existing is not None and existing.size_bytes == size and not refused:
         return existing  # resume: keep what was received
-    if existing is not None:  # same name, other content: start that file again
+    if existing is not None:  # other content, or refused (maybe fixed since): start again
         chunks.discard_file(existing)
         existing.delete()
     return UploadFile.objects.create(
@@ -204,7 +205,14 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
     series_uid = str(request.data.get("series_instance_uid") or "") or None
     strict = bool(request.data.get("strict", False))
     with tempfile.TemporaryDirectory(prefix="ldct-upload-") as workdir:
-        sources = [_source(f, Path(workdir)) for f in files]
+        try:
+            sources = [_source(f, Path(workdir)) for f in files]
+        except FileNotFoundError as exc:
+            return _problem(
+                409,
+                f"{exc.args[0]}: still being checked, or changed by another "
+                "request; try again in a moment",
+            )
         try:
             report = ingest(
                 owner=request.user,
@@ -217,12 +225,13 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
             session.report = exc.report.as_dict()
             session.save(update_fields=["report", "updated_at"])
             return Response(session.report | {"detail": exc.report.message}, status=exc.status)
-    session.report = report.as_dict()
-    session.status = UploadSession.Status.INGESTED
-    session.case_id = report.case["id"]
-    session.save()
+    with transaction.atomic():
+        session.report = report.as_dict()
+        session.status = UploadSession.Status.INGESTED
+        session.case_id = report.case["id"]
+        session.save()
+        session.files.update(verdict=None)  # they name the source UIDs: not kept after ingest
     chunks.discard_session(session)
-    session.files.update(verdict=None)  # they name the source UIDs: not kept after ingest
     created = report.case.get("created")
     return Response(session.report, status=201 if created else 200)
 
@@ -232,4 +241,8 @@ def _source(upload_file: UploadFile, workdir: Path) -> SourceFile:
         return SourceFile(
             upload_file.name, None, upload_file.size_bytes, verdict=upload_file.verdict
         )
-    return chunks.assemble(upload_file, workdir)
+    try:
+        return chunks.assemble(upload_file, workdir)
+    except FileNotFoundError:
+        # Its last chunk's request is examining it right now and took the chunks.
+        raise FileNotFoundError(upload_file.name) from None

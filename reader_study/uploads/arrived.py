@@ -12,11 +12,13 @@ import logging
 import tempfile
 from pathlib import Path
 
+from django.core.files.storage import default_storage
+
 from reader_study.ingest.arrival import examine
 from reader_study.ingest.limits import current
 from reader_study.ingest.report import SourceFile
 from reader_study.ingest.zips import EMPTY_ZIP_MAGIC, ZIP_MAGIC
-from reader_study.models import UploadFile
+from reader_study.models import UploadFile, UploadSession
 from reader_study.uploads import chunks
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,13 @@ def _examine(upload_file: UploadFile, owner, source: SourceFile, head: bytes) ->
         limits=current(),
         store_as=f"{chunks.chunk_folder(upload_file)}/{DEIDENTIFIED}",
     )
-    UploadFile.objects.filter(pk=upload_file.pk).update(verdict=verdict)
+    still_open = UploadFile.objects.filter(
+        pk=upload_file.pk, session__status=UploadSession.Status.OPEN
+    ).update(verdict=verdict)
+    if not still_open:  # ingested or discarded meanwhile: keep nothing of it
+        if verdict.get("stored"):
+            default_storage.delete(verdict["stored"])
+        return None
     upload_file.verdict = verdict
     chunks.discard_chunks(upload_file)  # the identified original is not kept
     return verdict

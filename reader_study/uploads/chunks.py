@@ -59,8 +59,10 @@ def refresh_received(upload_file: UploadFile) -> UploadFile:
         if stored is None or default_storage.exists(stored):
             upload_file.received = list(range(upload_file.chunk_count))
             return upload_file
-        upload_file.verdict = None  # lost: the browser sends the file again
-        UploadFile.objects.filter(pk=upload_file.pk).update(verdict=None)
+        # Gone (or moved into a case by an ingest running now): the file counts as not
+        # received, and the browser sends it again. The row keeps its verdict, which a
+        # failed ingest's moved-back copy makes true again.
+        upload_file.verdict = None
     received = []
     for name in _stored_names(upload_file):
         if not name.isdigit() or int(name) >= upload_file.chunk_count:

@@ -195,3 +195,46 @@ def test_when_examining_fails_the_chunk_is_kept_and_ingest_does_the_work(
     monkeypatch.undo()
     assert uc.finish(api, session).status_code == 201
     assert Instance.objects.count() == 2 and not upload_files(media_root)
+
+
+def test_a_refused_file_announced_again_is_sent_and_checked_again(api, tmp_path, media_root):
+    series_files(tmp_path, slices=1, size=64)
+    mr = edit(tmp_path / "s0" / "CT0001.dcm", tmp_path / "mr.dcm", Modality="MR").read_bytes()
+    session = uc.start(api, "fixed")
+    uc.send_missing(api, session, [("x.dcm", mr)])
+    # The user fixes the file (same name, same size) and drops it again.
+    fixed = edit(tmp_path / "mr.dcm", tmp_path / "fixed.dcm", Modality="CT").read_bytes()
+    assert len(fixed) == len(mr)
+    again = uc.announce(api, session, [("x.dcm", fixed)]).json()["files"][0]
+    assert again["received"] == [] and again["check"] is None
+    assert uc.send_missing(api, session, [("x.dcm", fixed)]) == 1
+    listed = api.get(reverse("api-upload", args=[session["id"]])).json()["files"]
+    assert listed[0]["check"] == {"status": "accepted", "reason": ""}
+
+
+@pytest.mark.parametrize("where", ["assemble", "move"])
+def test_a_file_taken_away_during_the_ingest_is_a_clear_409(
+    api, tmp_path, media_root, settings, monkeypatch, where
+):
+    from reader_study.ingest import storage
+    from reader_study.uploads import chunks
+
+    def gone(*args, **kwargs):
+        raise FileNotFoundError("uploads/x/1/000000")
+
+    files = series_files(tmp_path, slices=2)
+    if where == "assemble":  # a chunked file not examined yet, whose chunks then vanish
+        settings.LDCT_UPLOAD_CHUNK_BYTES = 64 * 1024
+        monkeypatch.setattr("reader_study.uploads.arrived._examine_if_whole", lambda *a: None)
+        monkeypatch.setattr(chunks, "assemble", gone)
+        expected = "still being checked, or changed by another request"
+    else:  # the de-identified copy vanishes between the check and the move
+        monkeypatch.setattr(storage, "move", gone)
+        expected = "its checked copy was removed by another request"
+    session = uc.start(api, "race")
+    uc.send_missing(api, session, files)
+    response = uc.finish(api, session)
+    assert response.status_code == 409, response.content
+    assert "scan/CT000" in response.json()["detail"]
+    assert expected in response.json()["detail"]
+    assert Case.objects.count() == 0 and Instance.objects.count() == 0
