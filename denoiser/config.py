@@ -61,6 +61,10 @@ class TrainConfig:
 
     # --- losses
     lambda_cycle: float = 10.0
+    # LD -> ND -> LD cycle compared after a Gaussian blur of this sigma (pixels); 0: plain L1.
+    # The LD noise realisation cannot be recovered from a denoised image, so a full-band
+    # cycle rewards hiding it in the output (CycleGAN steganography, Chu et al. 2017).
+    cycle_lowpass_sigma: float = 0.0
     lambda_identity: float = 5.0  # 0.5 x lambda_cycle, as in CycleGAN
     lambda_adv: float = 1.0
     lambda_perceptual: float = 1.0  # replaced by calibration when perceptual_share > 0

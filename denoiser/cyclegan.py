@@ -119,7 +119,7 @@ class CycleGAN(nn.Module):
         terms = {
             "adv": losses.lsgan_generator_loss(self.D_nd(self.d_in(fake_nd)))
             + losses.lsgan_generator_loss(self.D_ld(self.d_in(fake_ld))),
-            "cycle": losses.cycle_loss(rec_ld, ld) + losses.cycle_loss(rec_nd, nd),
+            "cycle": self._ld_cycle(rec_ld, ld) + losses.cycle_loss(rec_nd, nd),
         }
         if cfg.lambda_identity > 0:
             terms["identity"] = losses.identity_loss(self.G_ld2nd(nd), nd) + losses.identity_loss(
@@ -137,6 +137,12 @@ class CycleGAN(nn.Module):
         terms["total"] = sum(weights[k] * v for k, v in terms.items())
         self._fakes = (fake_nd.detach(), fake_ld.detach())
         return terms
+
+    def _ld_cycle(self, rec_ld: torch.Tensor, ld: torch.Tensor) -> torch.Tensor:
+        sigma = self.cfg.cycle_lowpass_sigma
+        if sigma <= 0:
+            return losses.cycle_loss(rec_ld, ld)
+        return losses.cycle_loss(_gaussian_blur(rec_ld, sigma), _gaussian_blur(ld, sigma))
 
     def loss_weights(self) -> dict[str, float]:
         return {
