@@ -115,28 +115,39 @@ def main() -> None:
 
 def validation_table(arms: list[str], overrides: list[str], path: Path) -> None:
     """Per-epoch validation metrics of every arm side by side (matched iterations)."""
+    runs = {arm: Path(arm_config(arm, overrides).out_dir) for arm in arms}
+    write_validation_table(
+        runs,
+        path,
+        "Ablation: per-epoch validation metrics",
+        "`benchmarks/denoiser/ablation.py --validation-table`",
+    )
+
+
+def write_validation_table(runs: dict[str, Path], path: Path, title: str, source: str) -> None:
+    """One row per run and epoch, from each run folder's metrics.csv."""
     import csv
 
     keys = ("psnr", "ssim", "psnr_truth", "ssim_truth", "liver_sd")
     lines = [
-        "# Ablation: per-epoch validation metrics",
+        f"# {title}",
         "",
         "6 paired quarter-dose 512x512 phantoms (validation seeds); PSNR/SSIM in [-160, 240] HU,",
         "data range 400, vs the normal-dose image and vs the noise-free truth; liver noise SD in",
-        "HU (image - truth). Written by `benchmarks/denoiser/ablation.py --validation-table`.",
+        f"HU (image - truth). Written by {source}.",
         "",
-        "| arm | epoch | iteration | " + " | ".join(keys) + " |",
+        "| run | epoch | iteration | " + " | ".join(keys) + " |",
         "|---|---|---|" + "---|" * len(keys),
     ]
-    for arm in arms:
-        csv_path = Path(arm_config(arm, overrides).out_dir) / "metrics.csv"
+    for name, run_dir in runs.items():
+        csv_path = run_dir / "metrics.csv"
         if not csv_path.exists():
             continue
         with csv_path.open() as fh:
             for row in csv.DictReader(fh):
                 cells = [f"{float(row[k]):.3f}" for k in keys]
                 lines.append(
-                    f"| {arm} | {row['epoch']} | {row['iteration']} | " + " | ".join(cells) + " |"
+                    f"| {name} | {row['epoch']} | {row['iteration']} | " + " | ".join(cells) + " |"
                 )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
