@@ -132,12 +132,9 @@ class WorkerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)  # pool children left behind, if any
 
 
-def start_worker(
-    broker: WorkerBroker, queues=("default", "gpu"), name="w", extra_env: dict | None = None
-) -> WorkerProcess:
-    """`extra_env` adds variables for this worker only (e.g. short job timings in tests)."""
-    log_path = broker.var_dir / f"worker-{name}-{uuid.uuid4().hex[:6]}.log"
-    command = [
+def worker_command(queues, hostname: str) -> list[str]:
+    """A real one-process Celery worker of this project (tests and benchmarks)."""
+    return [
         sys.executable,
         "-m",
         "celery",
@@ -149,12 +146,20 @@ def start_worker(
         "--concurrency",
         "1",
         "--hostname",
-        f"{name}-{broker.suffix}@%h",
+        hostname,
         "--loglevel",
         "INFO",
         "--without-gossip",
         "--without-mingle",
     ]
+
+
+def start_worker(
+    broker: WorkerBroker, queues=("default", "gpu"), name="w", extra_env: dict | None = None
+) -> WorkerProcess:
+    """`extra_env` adds variables for this worker only (e.g. short job timings in tests)."""
+    log_path = broker.var_dir / f"worker-{name}-{uuid.uuid4().hex[:6]}.log"
+    command = worker_command(queues, f"{name}-{broker.suffix}@%h")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,

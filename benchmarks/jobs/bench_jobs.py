@@ -51,6 +51,7 @@ from denoiser.dicom_io import read_series, write_series  # noqa: E402
 from denoiser.inference import DEFAULT_CHECKPOINT  # noqa: E402
 from denoiser.networks import GeneratorSpec, build_generator  # noqa: E402
 from denoiser.phantoms import abdominal_phantom  # noqa: E402
+from tests.workers import worker_command  # noqa: E402
 
 
 def model_file() -> tuple[Path, str]:
@@ -82,24 +83,7 @@ def series_files(slices: int, size: int, seed: int) -> list[Path]:
 def start_worker() -> subprocess.Popen:
     log = open(VAR / "worker.log", "wb")  # noqa: SIM115  (lives as long as the worker)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "ldct_web",
-            "worker",
-            "-Q",
-            "default,gpu",
-            "--concurrency",
-            "1",
-            "--hostname",
-            "bench@%h",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        worker_command(("default", "gpu"), "bench@%h"),
         cwd=ROOT,
         env=dict(os.environ),
         stdout=log,
