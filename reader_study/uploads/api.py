@@ -171,11 +171,15 @@ def _register(session, existing: UploadFile | None, name: str, size: int, chunk_
 @api_view(["PUT"])
 @permission_classes([CanUseCases])
 def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) -> Response:
-    session = _session_of(request, public_id)
-    if closed := _still_open(session):
+    # One query for the file and its session (this runs once per chunk).
+    upload_file = get_object_or_404(
+        UploadFile.objects.select_related("session"),
+        pk=file_id,
+        session__public_id=public_id,
+        session__owner=request.user,
+    )
+    if closed := _still_open(upload_file.session):
         return closed
-    upload_file = get_object_or_404(UploadFile, pk=file_id, session=session)
-    upload_file.session = session
     try:
         # Read from the request stream: the body is never parsed, never buffered twice.
         data = chunks.read(
