@@ -66,6 +66,11 @@ class TrainConfig:
     # cycle rewards hiding it in the output (CycleGAN steganography, Chu et al. 2017).
     cycle_lowpass_sigma: float = 0.0
     lambda_identity: float = 5.0  # 0.5 x lambda_cycle, as in CycleGAN
+    # The denoiser's identity term G_ld2nd(ND) ~ ND compared after a Gaussian blur of this
+    # sigma (pixels); 0: plain L1. A full-band identity asks the denoiser to keep every bit
+    # of normal-dose noise, which a generator that cannot tell ND noise from LD noise pays
+    # for by keeping LD noise too; blurred, it still forbids any change of structure.
+    identity_lowpass_sigma: float = 0.0
     lambda_adv: float = 1.0
     lambda_perceptual: float = 1.0  # replaced by calibration when perceptual_share > 0
     perceptual_share: float = 0.1  # target share of the initial generator loss (0: use lambda)

@@ -87,6 +87,13 @@ class DiscInput(nn.Module):
         return torch.cat([w, high], 1)
 
 
+def _lowpass_l1(output: torch.Tensor, target: torch.Tensor, sigma: float) -> torch.Tensor:
+    """L1 of the two after a Gaussian blur of `sigma` pixels (plain L1 when sigma is 0)."""
+    if sigma <= 0:
+        return losses.cycle_loss(output, target)
+    return losses.cycle_loss(_gaussian_blur(output, sigma), _gaussian_blur(target, sigma))
+
+
 class CycleGAN(nn.Module):
     def __init__(self, cfg: TrainConfig, perceptual: FeatureExtractor | None) -> None:
         super().__init__()
@@ -122,7 +129,7 @@ class CycleGAN(nn.Module):
             "cycle": self._ld_cycle(rec_ld, ld) + losses.cycle_loss(rec_nd, nd),
         }
         if cfg.lambda_identity > 0:
-            terms["identity"] = losses.identity_loss(self.G_ld2nd(nd), nd) + losses.identity_loss(
+            terms["identity"] = self._nd_identity(self.G_ld2nd(nd), nd) + losses.identity_loss(
                 self.G_nd2ld(ld), ld
             )
         if self.perceptual is not None and self.lambda_perceptual > 0:
@@ -139,10 +146,10 @@ class CycleGAN(nn.Module):
         return terms
 
     def _ld_cycle(self, rec_ld: torch.Tensor, ld: torch.Tensor) -> torch.Tensor:
-        sigma = self.cfg.cycle_lowpass_sigma
-        if sigma <= 0:
-            return losses.cycle_loss(rec_ld, ld)
-        return losses.cycle_loss(_gaussian_blur(rec_ld, sigma), _gaussian_blur(ld, sigma))
+        return _lowpass_l1(rec_ld, ld, self.cfg.cycle_lowpass_sigma)
+
+    def _nd_identity(self, same_nd: torch.Tensor, nd: torch.Tensor) -> torch.Tensor:
+        return _lowpass_l1(same_nd, nd, self.cfg.identity_lowpass_sigma)
 
     def loss_weights(self) -> dict[str, float]:
         return {

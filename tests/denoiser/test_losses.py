@@ -99,15 +99,21 @@ def test_perceptual_weight_is_calibrated_to_its_share() -> None:
     assert lam > 0 and lam == gan.lambda_perceptual
 
 
-def test_lowpass_ld_cycle_ignores_noise_but_not_structure() -> None:
-    """With cycle_lowpass_sigma the LD cycle forgives a lost noise realisation, not a lost
-    structure: pixel noise barely counts, a 10-pixel blob as much as before."""
+@pytest.mark.parametrize(
+    ("term", "option"),
+    [("_ld_cycle", "cycle_lowpass_sigma"), ("_nd_identity", "identity_lowpass_sigma")],
+)
+def test_lowpass_terms_ignore_noise_but_not_structure(term: str, option: str) -> None:
+    """With a lowpass sigma the LD cycle (or the ND identity) forgives a lost noise
+    realisation, not a lost structure: pixel noise barely counts, a 10-pixel blob as much
+    as before."""
     gan = tiny_gan()
+    loss = getattr(gan, term)
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     blob = 0.05 * (((yy - 16) ** 2 + (xx - 16) ** 2) < 25).float().view(1, 1, 32, 32)
     noise = 0.05 * torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(3))
-    plain = gan._ld_cycle(noise, torch.zeros_like(noise)).item()
-    gan.cfg.cycle_lowpass_sigma = 2.0
-    assert gan._ld_cycle(noise, torch.zeros_like(noise)).item() < 0.2 * plain
-    structure = gan._ld_cycle(blob, torch.zeros_like(blob)).item()
+    plain = loss(noise, torch.zeros_like(noise)).item()
+    setattr(gan.cfg, option, 2.0)
+    assert loss(noise, torch.zeros_like(noise)).item() < 0.2 * plain
+    structure = loss(blob, torch.zeros_like(blob)).item()
     assert structure > 0.5 * losses.cycle_loss(blob, torch.zeros_like(blob)).item()
