@@ -18,7 +18,8 @@ A checkpoint is a ``torch.save`` dict, read back with ``weights_only=True``
 
 ``training_state`` files (``last.pt``/``best.pt`` during training) carry
 every network and optimiser plus RNG states under ``"state"``; the LD->ND
-generator is ``state["G_ld2nd"]`` so such a file also loads for inference.
+generator is ``state["G_ld2nd"]`` (its weight average ``state["G_ld2nd_ema"]`` when training
+keeps one) so such a file also loads for inference.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def generator_weights(path: Path, payload: dict[str, Any]) -> tuple[dict, dict]:
     state = payload.get("state") or {}
     if "G_ld2nd" not in state:
         raise CheckpointError(path, "training state has no LD->ND generator ('G_ld2nd')")
-    return payload["arch"], state["G_ld2nd"]
+    # With ema_decay the averaged weights are the model that is validated and exported.
+    return payload["arch"], state.get("G_ld2nd_ema", state["G_ld2nd"])
 
 
 def load_into(path: Path, module: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> None:

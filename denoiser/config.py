@@ -88,6 +88,10 @@ class TrainConfig:
     iters_per_epoch: int = 500
     decay_start_epoch: int = -1  # -1: linear decay to zero over the second half
     grad_clip: float = 0.0  # 0: off
+    # Exponential moving average of the LD->ND generator's weights (0: off). Validation,
+    # best.pt and the exported model use the average: GAN training oscillates, and the
+    # average of the iterates is steadier than any one of them (Yazici et al., ICLR 2019).
+    ema_decay: float = 0.0
 
     # --- bookkeeping
     log_every: int = 25

@@ -23,6 +23,7 @@ PSNR, the file to ship or register).
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import random
@@ -121,6 +122,7 @@ class Trainer:
             self.data.nd, cfg, np.random.default_rng(rng.integers(2**63))
         )
         self.model = CycleGAN(cfg, build_perceptual(cfg)).to(self.device)
+        self.ema = WeightAverage(self.model.G_ld2nd, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.iteration = 0
@@ -134,6 +136,7 @@ class Trainer:
         return {
             "G_ld2nd": m.G_ld2nd.state_dict(),
             "G_nd2ld": m.G_nd2ld.state_dict(),
+            **({"G_ld2nd_ema": self.ema.net.state_dict()} if self.ema else {}),
             "D_nd": m.D_nd.state_dict(),
             "D_ld": m.D_ld.state_dict(),
             "opt_G": m.opt_G.state_dict(),
@@ -170,6 +173,9 @@ class Trainer:
         s, m = payload["state"], self.model
         for name in ("G_ld2nd", "G_nd2ld", "D_nd", "D_ld"):
             ckpt.load_into(path, getattr(m, name), s[name])
+        if self.ema is not None:
+            # A run started without an average starts one from the weights it has now.
+            ckpt.load_into(path, self.ema.net, s.get("G_ld2nd_ema", s["G_ld2nd"]))
         m.opt_G.load_state_dict(s["opt_G"])
         m.opt_D.load_state_dict(s["opt_D"])
         m.lambda_perceptual = s["lambda_perceptual"]
@@ -188,12 +194,16 @@ class Trainer:
         payload = ckpt.make_payload(
             "generator",
             self.cfg.generator.to_dict(),
-            self.model.G_ld2nd.state_dict(),
+            self.denoiser().state_dict(),
             config=self.cfg.to_dict(),
             metrics=metrics,
             model_card=model_card(self.cfg, metrics, self.iteration),
         )
         return ckpt.save_checkpoint(payload, self.out / "best.pt")
+
+    def denoiser(self) -> torch.nn.Module:
+        """The LD->ND generator that is validated and exported: the average when kept."""
+        return self.ema.net if self.ema is not None else self.model.G_ld2nd
 
     # ---- loop ----------------------------------------------------------------------------
     def batches(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,6 +233,8 @@ class Trainer:
             self.model.set_lr(lr_at(cfg, self.iteration))
             ld, nd = self.batches()
             window.append(self.model.train_step(ld, nd, self.autocast()))
+            if self.ema is not None:
+                self.ema.update(self.model.G_ld2nd)
             self.iteration += 1
             bar.update(1)
             if self.iteration % cfg.log_every == 0 or self.iteration == total:
@@ -275,7 +287,7 @@ class Trainer:
 
     def _end_epoch(self, total: int) -> dict[str, Any]:
         epoch = self.iteration // self.cfg.iters_per_epoch
-        metrics = validate(self.model.G_ld2nd, self.data.val, self.cfg, self.device)
+        metrics = validate(self.denoiser(), self.data.val, self.cfg, self.device)
         key = self.cfg.best_metric
         is_best = bool(metrics) and metrics.get(key, -np.inf) > self.best.get(key, -np.inf)
         if is_best or not self.best:
@@ -292,6 +304,23 @@ class Trainer:
             "metrics": metrics,
             "best": is_best,
         }
+
+
+class WeightAverage:
+    """An exponential moving average of a network's weights, in a copy of the network."""
+
+    def __init__(self, net: torch.nn.Module, decay: float) -> None:
+        self.net = copy.deepcopy(net).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        current = net.state_dict()
+        for name, average in self.net.state_dict().items():
+            if average.is_floating_point():
+                average.lerp_(current[name], 1.0 - self.decay)
+            else:
+                average.copy_(current[name])
 
 
 def _append_csv(path: Path, row: dict[str, Any]) -> None:

@@ -43,6 +43,9 @@ RECIPES: dict[str, list[str]] = {
     # The denoiser's identity on ND blurred too: only the discriminator then sets how much
     # noise the output keeps (ND-like), the identity still forbids changing structure.
     "lowpass_identity": [*FINE, "identity_lowpass_sigma=2.0"],
+    # Validate and export an exponential moving average of the denoiser's weights
+    # (horizon ~1000 iterations) instead of the oscillating iterate itself.
+    "ema": [*FINE, "ema_decay=0.999"],
 }
 OUT = Path(__file__).parent / "results" / "recipes"
 
