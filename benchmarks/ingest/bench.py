@@ -8,7 +8,7 @@ private. Both servers get the same 300-slice 512x512 CT series (uncompressed, 15
 written by `denoiser.dicom_io.write_series`, the same client machine and the same
 parallelism, in the same run:
 
-- ours: gunicorn (4 workers) on the embedded default (SQLite, local media); the upload
+- ours: gunicorn (one worker per CPU) on the embedded default (SQLite, local media); the upload
   API exactly as the browser drives it (8 MiB chunks, `--parallel` at a time, SHA-256
   Content-Digest) then one ingest call; and STOW-RS of the whole series in one request.
 - Orthanc (Debian package `orthanc` + `orthanc-dicomweb`): REST `POST /instances` per file,
@@ -422,7 +422,12 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="gunicorn workers (default: one per CPU; the per-file checks are CPU-bound)",
+    )
     args = parser.parse_args()
     in_private_namespace()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ldct_web.settings")

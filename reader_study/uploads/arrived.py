@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 
+from reader_study.durability import redoable_commit
 from reader_study.ingest.arrival import examine
 from reader_study.ingest.limits import current
 from reader_study.ingest.report import SourceFile
@@ -72,9 +73,10 @@ def _examine(upload_file: UploadFile, owner, source: SourceFile, head: bytes) ->
         limits=current(),
         store_as=f"{chunks.chunk_folder(upload_file)}/{DEIDENTIFIED}",
     )
-    still_open = UploadFile.objects.filter(
-        pk=upload_file.pk, session__status=UploadSession.Status.OPEN
-    ).update(verdict=verdict)
+    with redoable_commit():  # a lost verdict only makes the browser send the file again
+        still_open = UploadFile.objects.filter(
+            pk=upload_file.pk, session__status=UploadSession.Status.OPEN
+        ).update(verdict=verdict)
     if not still_open:  # ingested or discarded meanwhile: keep nothing of it
         if verdict.get("stored"):
             default_storage.delete(verdict["stored"])
