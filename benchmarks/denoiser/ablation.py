@@ -139,9 +139,12 @@ def write_validation_table(runs: dict[str, Path], path: Path, title: str, source
         "| run | epoch | iteration | " + " | ".join(keys) + " |",
         "|---|---|---|" + "---|" * len(keys),
     ]
+    recorded = _recorded_rows(path)
     for name, run_dir in runs.items():
         csv_path = run_dir / "metrics.csv"
         if not csv_path.exists():
+            # Runs are not in git: a run trained on another machine keeps its recorded rows.
+            lines += recorded.get(name, [])
             continue
         with csv_path.open() as fh:
             for row in csv.DictReader(fh):
@@ -152,6 +155,17 @@ def write_validation_table(runs: dict[str, Path], path: Path, title: str, source
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     print(path.read_text())
+
+
+def _recorded_rows(path: Path) -> dict[str, list[str]]:
+    """The table rows already in `path`, by run name."""
+    rows: dict[str, list[str]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            cells = line.split("|")
+            if len(cells) > 3 and cells[2].strip().isdigit():
+                rows.setdefault(cells[1].strip(), []).append(line)
+    return rows
 
 
 if __name__ == "__main__":

@@ -71,13 +71,15 @@ def main() -> None:
     for name in args.train:
         train(name)
     if args.table or not args.train:
-        runs = {name: run_dir(name) for name in RECIPES}
-        write_validation_table(
-            runs,
-            OUT / "validation.md",
-            "Recipes: per-epoch validation metrics",
-            "`benchmarks/denoiser/recipes.py --table`",
-        )
+        # The 20-epoch recipes and those validated every 100 iterations, in two tables.
+        for fine, table in ((False, "validation.md"), (True, "validation_fine.md")):
+            runs = {n: run_dir(n) for n, sets in RECIPES.items() if (FINE[0] in sets) == fine}
+            write_validation_table(
+                runs,
+                OUT / table,
+                "Recipes: validation metrics " + ("every 100 iterations" if fine else "per epoch"),
+                "`benchmarks/denoiser/recipes.py --table`",
+            )
 
 
 if __name__ == "__main__":
