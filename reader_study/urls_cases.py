@@ -23,6 +23,7 @@ api_urls = [
         upload_api.put_chunk,
         name="api-upload-chunk",
     ),
+    path("api/uploads/<uuid:public_id>/batch/", upload_api.put_batch, name="api-upload-batch"),
     path(
         "api/uploads/<uuid:public_id>/ingest/", upload_api.ingest_session, name="api-upload-ingest"
     ),

@@ -6,6 +6,8 @@ import { ApiError, UploadApi, type Report, type ServerFile, type Session } from 
 import { formatBytes, formatSeconds, Rate } from "./upload-progress";
 
 const PARALLEL = 4;
+// Small files per request: fewer requests, while every parallel request still has work.
+const BATCH_FILES = 8;
 
 interface Row {
   picked: PickedFile;
@@ -13,6 +15,28 @@ interface Row {
   sent: number;
   bar: HTMLProgressElement;
   status: HTMLElement;
+}
+
+// What one request sends: a chunk of a file, or several whole one-chunk files.
+type Send = { row: Row; index: number } | { rows: Row[] };
+
+function batches(rows: Row[]): Send[] {
+  const most = Math.max(1, Math.min(BATCH_FILES, Math.ceil(rows.length / PARALLEL)));
+  const out: Send[] = [];
+  let batch: Row[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    // A batch stays within one chunk's size, the most the server reads in one request.
+    if (batch.length === most || (batch.length > 0 && bytes + row.server.size > row.server.chunk_bytes)) {
+      out.push({ rows: batch });
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(row);
+    bytes += row.server.size;
+  }
+  if (batch.length > 0) out.push({ rows: batch });
+  return out;
 }
 
 function el<T extends HTMLElement>(root: ParentNode, selector: string): T {
@@ -162,26 +186,47 @@ class UploadPage {
   }
 
   // One queue of missing chunks, several workers: small files finish early, big ones share.
+  // Files of one chunk (a CT slice is about half a megabyte) travel several to a request.
   private async sendAll(): Promise<void> {
-    const queue: [Row, number][] = [];
+    const queue: Send[] = [];
+    const small: Row[] = [];
     for (const row of this.rows) {
       const have = new Set(row.server.received);
-      for (let index = 0; index < row.server.chunks; index++) if (!have.has(index)) queue.push([row, index]);
+      if (row.server.chunks === 1 && !have.has(0)) small.push(row);
+      else for (let index = 0; index < row.server.chunks; index++) if (!have.has(index)) queue.push({ row, index });
     }
+    queue.unshift(...batches(small));
     const worker = async () => {
       for (let next = queue.shift(); next; next = queue.shift()) {
         await this.waitWhilePaused();
-        const [row, index] = next;
-        const start = index * row.server.chunk_bytes;
-        const blob = row.picked.file.slice(start, start + this.chunkLength(row.server, index));
-        row.server.check = (await this.api.putChunk(this.session!.id, row.server, index, blob)) ?? row.server.check;
-        row.sent += blob.size;
-        this.rate.add(blob.size);
-        this.paint(row);
+        if ("rows" in next) await this.sendBatch(next.rows);
+        else await this.sendChunk(next.row, next.index);
         this.paintOverall();
       }
     };
     await Promise.all(Array.from({ length: PARALLEL }, worker));
+  }
+
+  private async sendChunk(row: Row, index: number): Promise<void> {
+    const start = index * row.server.chunk_bytes;
+    const blob = row.picked.file.slice(start, start + this.chunkLength(row.server, index));
+    row.server.check = (await this.api.putChunk(this.session!.id, row.server, index, blob)) ?? row.server.check;
+    this.sent(row, blob.size);
+  }
+
+  private async sendBatch(rows: Row[]): Promise<void> {
+    const files = rows.map((row) => row.picked.file);
+    const checks = await this.api.putBatch(this.session!.id, rows.map((row) => row.server), files);
+    rows.forEach((row, i) => {
+      row.server.check = checks[i] ?? row.server.check;
+      this.sent(row, row.server.size);
+    });
+  }
+
+  private sent(row: Row, bytes: number): void {
+    row.sent += bytes;
+    this.rate.add(bytes);
+    this.paint(row);
   }
 
   private waitWhilePaused(): Promise<void> {

@@ -106,6 +106,52 @@ def read(upload_file: UploadFile, index: int, stream, digest_header: str | None)
     return data
 
 
+MAX_BATCH_FILES = 64
+
+
+def batch_files(session: UploadSession, ids: str) -> list[UploadFile]:
+    """The files a batch names (`?files=3,4,5`): whole one-chunk files of this upload."""
+    try:
+        wanted = [int(part) for part in ids.split(",")]
+    except ValueError:
+        raise ChunkProblem(
+            400, "files: a comma-separated list of file ids, e.g. ?files=3,4,5"
+        ) from None
+    if not 0 < len(wanted) <= MAX_BATCH_FILES or len(set(wanted)) != len(wanted):
+        raise ChunkProblem(400, f"files: 1 to {MAX_BATCH_FILES} different file ids per batch")
+    found = {f.pk: f for f in session.files.filter(pk__in=wanted)}
+    if missing := [str(pk) for pk in wanted if pk not in found]:
+        raise ChunkProblem(404, f"files: no file {', '.join(missing)} in this upload")
+    files = [found[pk] for pk in wanted]
+    for f in files:
+        f.session = session
+        if f.chunk_count != 1:
+            raise ChunkProblem(
+                400, f"{f.name}: {f.chunk_count} chunks; a batch carries whole one-chunk files"
+            )
+    return files
+
+
+def read_batch(files: list[UploadFile], stream, digest_header: str | None) -> list[bytes]:
+    """The batch body (the files' bytes one after the other), checked and split per file."""
+    expected = sum(f.size_bytes for f in files)
+    if expected > max(f.chunk_bytes for f in files):
+        raise ChunkProblem(
+            413, f"the batch holds {expected} bytes, more than one chunk ({files[0].chunk_bytes})"
+        )
+    data = stream.read(expected + 1)
+    if len(data) != expected:
+        raise ChunkProblem(
+            400, f"batch: expected {expected} bytes (the files' sizes), received {len(data)}"
+        )
+    check_digest(digest_header, data, "batch")
+    parts, offset = [], 0
+    for f in files:
+        parts.append(data[offset : offset + f.size_bytes])
+        offset += f.size_bytes
+    return parts
+
+
 def store(upload_file: UploadFile, index: int, data: bytes) -> None:
     name = chunk_name(upload_file, index)
     default_storage.delete(name)  # a resent chunk replaces the old one

@@ -59,3 +59,19 @@ def upload(api, label: str, files: list[tuple[str, bytes]], **options):
     session = start(api, label)
     send_missing(api, session, files)
     return finish(api, session, **options)
+
+
+def put_batch(api, session_id: str, infos: list[dict], datas: list[bytes], digest: bool = True):
+    """Whole one-chunk files in one request, as the browser sends small files."""
+    body = b"".join(datas)
+    headers = {}
+    if digest:
+        value = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        headers["HTTP_CONTENT_DIGEST"] = f"sha-256=:{value}:"
+    ids = ",".join(str(info["id"]) for info in infos)
+    return api.put(
+        reverse("api-upload-batch", args=[session_id]) + f"?files={ids}",
+        data=body,
+        content_type="application/octet-stream",
+        **headers,
+    )

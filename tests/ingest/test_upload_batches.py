@@ -1,0 +1,92 @@
+"""Batches: several whole small files in one request, each checked as if sent alone."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from reader_study.models import Instance, UploadFile
+from reader_study.roles import RESEARCHER
+from tests.conftest import make_user
+from tests.ingest import upload_client as uc
+from tests.ingest.dicom_files import shipped, write_ct_series
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(researcher, token_client):
+    return token_client(researcher)
+
+
+def small_series(tmp_path, slices=4):
+    paths = write_ct_series(tmp_path / "s", slices=slices, size=64)
+    return [(f"scan/{p.name}", p.read_bytes()) for p in paths]
+
+
+def announced(api, label, files):
+    session = uc.start(api, label)
+    infos = uc.announce(api, session, files).json()["files"]
+    return session, infos
+
+
+def test_a_batch_of_small_files_makes_a_case_with_per_file_checks(api, tmp_path):
+    files = [*small_series(tmp_path), ("mr.dcm", shipped("MR_small.dcm").read_bytes())]
+    session, infos = announced(api, "batched", files)
+    response = uc.put_batch(api, session["id"], infos, [data for _, data in files])
+    assert response.status_code == 200, response.content
+    checks = {r["file"]: r["check"] for r in response.json()["files"]}
+    assert [checks[i["id"]]["status"] for i in infos] == ["accepted"] * 4 + ["rejected"]
+    assert "modality MR" in checks[infos[-1]["id"]]["reason"]
+    detail = api.get(reverse("api-upload", args=[session["id"]])).json()
+    assert all(f["received"] == [0] for f in detail["files"])  # nothing left to send
+    assert uc.finish(api, session).status_code == 201
+    assert Instance.objects.count() == 4
+
+
+def test_bad_batches_are_refused_naming_the_problem_and_store_nothing(api, tmp_path, settings):
+    files = small_series(tmp_path, slices=2)
+    session, infos = announced(api, "bad", files)
+    datas = [data for _, data in files]
+    url = reverse("api-upload-batch", args=[session["id"]])
+
+    short = uc.put_batch(api, session["id"], infos, [datas[0], datas[1][:-1]])
+    assert short.status_code == 400 and "expected" in short.json()["detail"]
+    forged = api.put(
+        f"{url}?files={infos[0]['id']},{infos[1]['id']}",
+        data=b"".join(datas),
+        content_type="application/octet-stream",
+        HTTP_CONTENT_DIGEST="sha-256=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:",
+    )
+    assert forged.status_code == 400 and "Content-Digest" in forged.json()["detail"]
+    unknown = api.put(f"{url}?files=999999", data=b"x", content_type="application/octet-stream")
+    assert unknown.status_code == 404 and "999999" in unknown.json()["detail"]
+    for query in ("", "?files=a,b", f"?files={infos[0]['id']},{infos[0]['id']}"):
+        bad = api.put(url + query, data=b"x", content_type="application/octet-stream")
+        assert bad.status_code == 400, query
+    assert all(f.verdict is None for f in UploadFile.objects.all())
+    assert all(info["received"] == [] for info in uc.announce(api, session, files).json()["files"])
+
+    # A file of several chunks goes chunk by chunk, not in a batch.
+    settings.LDCT_UPLOAD_CHUNK_BYTES = 4096
+    big = [("big.dcm", datas[0])]
+    session, infos = announced(api, "big", big)
+    refused = uc.put_batch(api, session["id"], infos, [datas[0]])
+    assert refused.status_code == 400 and "big.dcm" in refused.json()["detail"]
+
+
+def test_a_batch_larger_than_a_chunk_is_413(api, tmp_path, settings):
+    settings.LDCT_UPLOAD_CHUNK_BYTES = 16 * 1024
+    files = small_series(tmp_path, slices=3)  # ~9 KB each: one chunk each, 3 > 16 KiB
+    session, infos = announced(api, "large", files)
+    response = uc.put_batch(api, session["id"], infos, [data for _, data in files])
+    assert response.status_code == 413 and "more than one chunk" in response.json()["detail"]
+
+
+def test_nobody_else_can_send_to_an_upload(api, tmp_path, token_client):
+    files = small_series(tmp_path, slices=1)
+    session, infos = announced(api, "mine", files)
+    other = token_client(make_user("other", RESEARCHER))
+    response = uc.put_batch(other, session["id"], infos, [files[0][1]])
+    assert response.status_code == 404
+    assert UploadFile.objects.get().verdict is None
