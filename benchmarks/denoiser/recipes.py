@@ -46,6 +46,7 @@ RECIPES: dict[str, list[str]] = {
     # Validate and export an exponential moving average of the denoiser's weights
     # (horizon ~1000 iterations) instead of the oscillating iterate itself.
     "ema": [*FINE, "ema_decay=0.999"],
+    "lowpass_identity_ema": [*FINE, "identity_lowpass_sigma=2.0", "ema_decay=0.999"],
 }
 OUT = Path(__file__).parent / "results" / "recipes"
 
