@@ -61,13 +61,13 @@ def word_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-SQLITE_SYNCHRONOUS = "FULL"  # every commit flushed (reader_study.durability relaxes a few)
 # Web and worker processes write to the same SQLite file: wait for a lock instead of
 # failing, and take the write lock at BEGIN so two writers never deadlock mid-transaction.
 SQLITE_OPTIONS = {
     "timeout": 30,
     "transaction_mode": "IMMEDIATE",
-    "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={SQLITE_SYNCHRONOUS}",
+    # Every commit flushed to disk (reader_study.durability relaxes it for a few).
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
 }
 
 

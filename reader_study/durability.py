@@ -3,9 +3,10 @@
 By default every commit waits until the database has flushed it to disk (SQLite
 `synchronous=FULL`, PostgreSQL `synchronous_commit=on`), about 1.6 ms on this machine's disk.
 Some rows are caches of work that can be redone, like the verdict on an uploaded file: if a
-power cut loses the verdict, the file counts as not received and the browser sends it again.
-For those, and only those, the commit does not wait. A crash of the process loses nothing
-either way; only the operating system going down can lose such a commit.
+crash loses the verdict, the file counts as not received and the browser sends it again.
+For those, and only those, the commit does not wait. What can lose such a commit: on
+SQLite the operating system going down (a crash of our process loses nothing), on
+PostgreSQL also a crash of the database server.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
-
-from ldct_web.env import SQLITE_SYNCHRONOUS
 
 
 @contextmanager
@@ -35,9 +34,16 @@ def redoable_commit() -> Iterator[None]:
         return
     # SQLite changes the safety level only outside a transaction, for the connection.
     with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        level = cursor.fetchone()[0]
         cursor.execute("PRAGMA synchronous=NORMAL")
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA synchronous={int(level)}")
+        except Exception:
+            # A connection left at NORMAL must not serve later requests (it is persistent).
+            connection.close()
+            raise

@@ -32,19 +32,29 @@ def receive(upload_file: UploadFile, owner, index: int, data: bytes) -> dict | N
     A file of one chunk is examined straight from memory, so its identified original
     never reaches storage; its bytes are stored as a chunk only if that fails.
     """
-    if upload_file.chunk_count == 1:
-        source = SourceFile(upload_file.name, None, upload_file.size_bytes, data=data)
-        verdict = _safely(_examine, upload_file, owner, source, data[:4])
-        if verdict is None:
-            chunks.store(upload_file, index, data)
-        return verdict
-    chunks.store(upload_file, index, data)
-    return _safely(_examine_if_whole, upload_file, owner)
+    try:
+        if upload_file.chunk_count == 1:
+            source = SourceFile(upload_file.name, None, upload_file.size_bytes, data=data)
+            verdict = _safely(_examine, upload_file, owner, source, data[:4])
+            if verdict is None:
+                chunks.store(upload_file, index, data)
+            return verdict
+        chunks.store(upload_file, index, data)
+        return _safely(_examine_if_whole, upload_file, owner)
+    except UploadClosed:
+        chunks.discard_chunks(upload_file)  # ingested or discarded meanwhile: keep nothing
+        return None
+
+
+class UploadClosed(Exception):
+    """The upload was ingested or discarded while this file was being examined."""
 
 
 def _safely(examine_step, upload_file: UploadFile, *args) -> dict | None:
     try:
         return examine_step(upload_file, *args)
+    except UploadClosed:
+        raise
     except Exception:
         # E.g. a parallel last chunk won the race and removed the chunks. Nothing is lost:
         # what could not be examined here, ingest examines itself.
@@ -77,10 +87,10 @@ def _examine(upload_file: UploadFile, owner, source: SourceFile, head: bytes) ->
         still_open = UploadFile.objects.filter(
             pk=upload_file.pk, session__status=UploadSession.Status.OPEN
         ).update(verdict=verdict)
-    if not still_open:  # ingested or discarded meanwhile: keep nothing of it
+    if not still_open:
         if verdict.get("stored"):
             default_storage.delete(verdict["stored"])
-        return None
+        raise UploadClosed(str(upload_file))
     upload_file.verdict = verdict
     chunks.discard_chunks(upload_file)  # the identified original is not kept
     return verdict

@@ -238,3 +238,30 @@ def test_a_file_taken_away_during_the_ingest_is_a_clear_409(
     assert "scan/CT000" in response.json()["detail"]
     assert expected in response.json()["detail"]
     assert Case.objects.count() == 0 and Instance.objects.count() == 0
+
+
+@pytest.mark.parametrize("chunk_bytes", [64 * 1024, 8 * 1024 * 1024], ids=["chunks", "one"])
+def test_a_file_completed_after_the_upload_closed_leaves_nothing(
+    api, tmp_path, media_root, settings, researcher, chunk_bytes
+):
+    """The upload was ingested (or discarded) while a file's last bytes were examined:
+    neither its identified bytes nor its de-identified copy may stay behind."""
+    from reader_study.models import UploadSession
+    from reader_study.uploads import arrived
+
+    settings.LDCT_UPLOAD_CHUNK_BYTES = chunk_bytes
+    files = series_files(tmp_path, slices=1)
+    session = uc.start(api, "late")
+    info = uc.announce(api, session, files).json()["files"][0]
+    upload_file = UploadFile.objects.select_related("session").get(pk=info["id"])
+    data = files[0][1]
+    for index in range(info["chunks"] - 1):  # all but the last chunk arrive while open
+        assert uc.put_chunk(api, session["id"], info, data, index).status_code == 200
+    UploadSession.objects.filter(public_id=session["id"]).update(
+        status=UploadSession.Status.INGESTED
+    )
+    last = info["chunks"] - 1
+    size = info["chunk_bytes"]
+    assert arrived.receive(upload_file, researcher, last, data[last * size :]) is None
+    assert upload_files(media_root) == []
+    assert UploadFile.objects.get(pk=info["id"]).verdict is None

@@ -34,6 +34,7 @@ CASE_URL_ACCESS = {
     "api-upload": ("GET", "upload", (401, 403, 200, 404)),
     "api-upload-files": ("POST", "upload", (401, 403, 400, 404)),
     "api-upload-chunk": ("PUT", "chunk", (401, 403, 200, 404)),
+    "api-upload-batch": ("PUT", "batch", (401, 403, 200, 404)),
     "api-upload-ingest": ("POST", "upload", (401, 403, 409, 404)),
     "dicomweb:studies": ("GET", "", (401, 403, 200, 200)),
     "dicomweb:all-series": ("GET", "", (401, 403, 200, 200)),
@@ -85,6 +86,8 @@ def _url(name: str, kind: str, owned, upload) -> tuple[str, str]:
         args = [study, series_uid, sop, "1"]
     if kind == "frame":
         args = [study, series_uid, sop, 1]
+    if kind == "batch":
+        args, query = [upload.public_id], f"?files={upload.files.get().pk}"
     if kind == "wado":
         args = []
         query = (

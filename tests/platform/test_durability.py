@@ -19,7 +19,7 @@ def _setting():
         return cursor.fetchone()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_block_does_not_wait_for_the_flush_and_the_rest_does():
     assert _setting() == FLUSHED[connection.vendor]
     with redoable_commit():
@@ -30,7 +30,29 @@ def test_the_block_does_not_wait_for_the_flush_and_the_rest_does():
     assert _setting() == FLUSHED[connection.vendor]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_inside_a_larger_transaction_the_outer_commit_decides():
     with transaction.atomic(), redoable_commit():
         assert _setting() == FLUSHED[connection.vendor]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_upload_verdict_is_written_without_waiting_for_the_flush(
+    researcher, token_client, tmp_path
+):
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.ingest import upload_client as uc
+    from tests.ingest.dicom_files import write_ct_series
+
+    api = token_client(researcher)
+    path = write_ct_series(tmp_path, slices=1, size=64)[0]
+    session = uc.start(api, "flush")
+    info = uc.announce(api, session, [("a.dcm", path.read_bytes())]).json()["files"][0]
+    with CaptureQueriesContext(connection) as queries:
+        assert uc.put_chunk(api, session["id"], info, path.read_bytes(), 0).status_code == 200
+    relax = {"sqlite": "PRAGMA synchronous=NORMAL", "postgresql": "synchronous_commit TO OFF"}
+    sql = [q["sql"] for q in queries.captured_queries]
+    at = next(i for i, q in enumerate(sql) if relax[connection.vendor] in q)
+    assert any("verdict" in q and q.startswith("UPDATE") for q in sql[at:])
+    assert _setting() == FLUSHED[connection.vendor]
