@@ -2,7 +2,7 @@
 import "./upload.css";
 // survive a dropped line or a reloaded page, then show the server's per-file report.
 import { filesFromDrop, filesFromInput, merge, type PickedFile } from "./upload-files";
-import { ApiError, UploadApi, type Report, type ServerFile, type Session } from "./upload-api";
+import { ApiError, UploadApi, type FileCheck, type Report, type ServerFile, type Session } from "./upload-api";
 import { formatBytes, formatSeconds, Rate } from "./upload-progress";
 
 const PARALLEL = 4;
@@ -216,7 +216,16 @@ class UploadPage {
 
   private async sendBatch(rows: Row[]): Promise<void> {
     const files = rows.map((row) => row.picked.file);
-    const checks = await this.api.putBatch(this.session!.id, rows.map((row) => row.server), files);
+    let checks: (FileCheck | null)[];
+    try {
+      checks = await this.api.putBatch(this.session!.id, rows.map((row) => row.server), files);
+    } catch (error) {
+      // A batch refused as a whole (a file changed since it was picked, say): send the
+      // files one by one, so the server's answer names the file at fault.
+      if (!(error instanceof ApiError) || ![400, 413].includes(error.status)) throw error;
+      for (const row of rows) await this.sendChunk(row, 0);
+      return;
+    }
     rows.forEach((row, i) => {
       row.server.check = checks[i] ?? row.server.check;
       this.sent(row, row.server.size);

@@ -134,11 +134,9 @@ def batch_files(session: UploadSession, ids: str) -> list[UploadFile]:
 
 def read_batch(files: list[UploadFile], stream, digest_header: str | None) -> list[bytes]:
     """The batch body (the files' bytes one after the other), checked and split per file."""
-    expected = sum(f.size_bytes for f in files)
-    if expected > max(f.chunk_bytes for f in files):
-        raise ChunkProblem(
-            413, f"the batch holds {expected} bytes, more than one chunk ({files[0].chunk_bytes})"
-        )
+    expected, most = sum(f.size_bytes for f in files), max(f.chunk_bytes for f in files)
+    if expected > most:
+        raise ChunkProblem(413, f"the batch holds {expected} bytes, more than one chunk ({most})")
     data = stream.read(expected + 1)
     if len(data) != expected:
         raise ChunkProblem(

@@ -52,6 +52,8 @@ def test_folder_upload_shows_the_report(page, live_server, tmp_path):
     write_ct_series(folder / "series", slices=6, size=64)
     (folder / "notes.txt").write_text("not DICOM")
     (folder / "mr.dcm").write_bytes(shipped("MR_small.dcm").read_bytes())
+    batches = []
+    page.on("request", lambda r: "/batch/" in r.url and batches.append(r.url))
     page.goto(f"{live_server.url}/cases/upload/")
     page.fill("#case-label", "Browser case")
     assert page.evaluate("document.documentElement.dataset.bundle") == "loaded"
@@ -66,6 +68,7 @@ def test_folder_upload_shows_the_report(page, live_server, tmp_path):
     text = page.inner_text("[data-report-rows]")
     assert "modality MR, only CT is accepted" in text and "not a DICOM file" in text
     assert page.locator("[data-report-rows] tr.result-accepted").count() == 6
+    assert len(batches) == 4  # 8 small files, 2 a request so that 4 requests run at once
     # Each file's check showed in its row as it arrived, before the ingest.
     listed = page.inner_text("[data-file-list]")
     assert "refused: modality MR, only CT is accepted" in listed
@@ -125,3 +128,17 @@ def test_reloaded_page_resumes_the_upload(page, live_server, tmp_path, settings)
     page.wait_for_selector(".report-ok", timeout=60_000)
     assert sent["after"] == 12 - allowed_before_reload  # only the missing chunks travelled
     assert Case.objects.get().original_series.num_instances == 6
+
+
+def test_a_refused_batch_is_sent_again_file_by_file(page, live_server, tmp_path):
+    folder = tmp_path / "series"
+    write_ct_series(folder, slices=3, size=64)
+    singles = []
+    page.route("**/batch/**", lambda route: route.fulfill(status=400, json={"detail": "no"}))
+    page.on("request", lambda r: "/chunks/" in r.url and singles.append(r.url))
+    page.goto(f"{live_server.url}/cases/upload/")
+    page.fill("#case-label", "Fallback")
+    page.set_input_files("[data-pick-folder]", str(folder))
+    page.click("[data-start]")
+    page.wait_for_selector(".report-ok", timeout=60_000)
+    assert len(singles) == 3 and Case.objects.get().original_series.num_instances == 3

@@ -61,6 +61,8 @@ def test_bad_batches_are_refused_naming_the_problem_and_store_nothing(api, tmp_p
     assert forged.status_code == 400 and "Content-Digest" in forged.json()["detail"]
     unknown = api.put(f"{url}?files=999999", data=b"x", content_type="application/octet-stream")
     assert unknown.status_code == 404 and "999999" in unknown.json()["detail"]
+    long = uc.put_batch(api, session["id"], infos, [datas[0], datas[1] + b"x"])
+    assert long.status_code == 400 and "expected" in long.json()["detail"]
     for query in ("", "?files=a,b", f"?files={infos[0]['id']},{infos[0]['id']}"):
         bad = api.put(url + query, data=b"x", content_type="application/octet-stream")
         assert bad.status_code == 400, query
@@ -90,3 +92,16 @@ def test_nobody_else_can_send_to_an_upload(api, tmp_path, token_client):
     response = uc.put_batch(other, session["id"], infos, [files[0][1]])
     assert response.status_code == 404
     assert UploadFile.objects.get().verdict is None
+
+
+def test_a_batch_takes_only_files_of_its_own_upload_and_only_while_open(api, tmp_path):
+    files = small_series(tmp_path, slices=1)
+    first, first_infos = announced(api, "first", files)
+    second, _ = announced(api, "second", files)
+    # The caller's own file, named through another of their uploads: not found there.
+    crossed = uc.put_batch(api, second["id"], first_infos, [files[0][1]])
+    assert crossed.status_code == 404 and str(first_infos[0]["id"]) in crossed.json()["detail"]
+    assert uc.put_batch(api, first["id"], first_infos, [files[0][1]]).status_code == 200
+    assert uc.finish(api, first).status_code == 201
+    late = uc.put_batch(api, first["id"], first_infos, [files[0][1]])
+    assert late.status_code == 409 and "finished" in late.json()["detail"]
