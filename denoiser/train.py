@@ -234,7 +234,7 @@ class Trainer:
             ld, nd = self.batches()
             window.append(self.model.train_step(ld, nd, self.autocast()))
             if self.ema is not None:
-                self.ema.update(self.model.G_ld2nd)
+                self.ema.update(self.model.G_ld2nd, self.iteration)
             self.iteration += 1
             bar.update(1)
             if self.iteration % cfg.log_every == 0 or self.iteration == total:
@@ -310,15 +310,20 @@ class WeightAverage:
     """An exponential moving average of a network's weights, in a copy of the network."""
 
     def __init__(self, net: torch.nn.Module, decay: float) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"ema_decay must be at least 0 and below 1, not {decay}")
         self.net = copy.deepcopy(net).eval().requires_grad_(False)
         self.decay = decay
 
     @torch.no_grad()
-    def update(self, net: torch.nn.Module) -> None:
+    def update(self, net: torch.nn.Module, step: int) -> None:
+        # Warm-up: early on the average follows closely, so it never holds mostly the
+        # random initial weights (a run stopped early still exports a trained network).
+        decay = min(self.decay, (1.0 + step) / (10.0 + step))
         current = net.state_dict()
         for name, average in self.net.state_dict().items():
             if average.is_floating_point():
-                average.lerp_(current[name], 1.0 - self.decay)
+                average.lerp_(current[name], 1.0 - decay)
             else:
                 average.copy_(current[name])
 

@@ -125,6 +125,11 @@ def test_weight_average_is_what_is_validated_exported_and_resumed(tmp_path: Path
     vol = tiny_data().val.ld
     exported = Denoiser.load(straight.last_checkpoint, device="cpu")
     assert all(torch.equal(v, average[k]) for k, v in exported.net.state_dict().items())
+    # One validation, at the end: best.pt is the average it validated.
+    once = train(tiny_config(tmp_path / "c", ema_decay=0.5, lr=2e-3, epochs=1), data=tiny_data())
+    final = torch.load(once.last_checkpoint, weights_only=False)["state"]["G_ld2nd_ema"]
+    best = Denoiser.load(once.best_checkpoint, device="cpu").net.state_dict()
+    assert all(torch.equal(v, final[k]) for k, v in best.items())
 
     cfg_b = tiny_config(tmp_path / "b", ema_decay=0.5, lr=2e-3)
     calls = {"n": 0}
@@ -137,3 +142,10 @@ def test_weight_average_is_what_is_validated_exported_and_resumed(tmp_path: Path
     finished = train(cfg_b, data=tiny_data())
     b = Denoiser.load(finished.last_checkpoint, device="cpu").denoise(vol)
     assert np.allclose(exported.denoise(vol), b, atol=1e-3)
+
+
+def test_a_weight_average_outside_0_to_1_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="ema_decay"):
+        train(tiny_config(tmp_path, ema_decay=1.0), data=tiny_data())
