@@ -643,7 +643,9 @@ def build_methods(
 
         model = Denoiser.load(path, device=device)
         label = f"{model.name} {model.version}"
-        methods[label if label not in methods else f"{label} ({path})"] = model.denoise
+        # Several checkpoints side by side (often the same name and version): say which file.
+        named = path is not None and len(checkpoints) > 1
+        methods[f"{label} ({path})" if named or label in methods else label] = model.denoise
     return methods
 
 
