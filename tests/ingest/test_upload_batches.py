@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reader_study.models import Instance, UploadFile
 from reader_study.roles import RESEARCHER
 from tests.conftest import make_user
 from tests.ingest import upload_client as uc
-from tests.ingest.dicom_files import shipped, write_ct_series
+from tests.ingest.dicom_files import as_bytes, shipped, write_ct_series
 
 pytestmark = pytest.mark.django_db
+CT = as_bytes(shipped("CT_small.dcm"))
 
 
 @pytest.fixture
@@ -105,3 +108,32 @@ def test_a_batch_takes_only_files_of_its_own_upload_and_only_while_open(api, tmp
     assert uc.finish(api, first).status_code == 201
     late = uc.put_batch(api, first["id"], first_infos, [files[0][1]])
     assert late.status_code == 409 and "finished" in late.json()["detail"]
+
+
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@FUZZ
+@given(
+    query=st.text(alphabet="0123456789,-x ", max_size=20),
+    body=st.binary(max_size=2048) | st.just(CT),
+)
+def test_any_batch_request_is_answered_without_a_500(api, query, body):
+    """Ids of this upload and others, damaged lists, any bytes: an answer, never a 500."""
+    session = uc.start(api, "fuzz")
+    names = [("a.dcm", CT), ("b.dcm", b"x" * 100)]
+    infos = uc.announce(api, session, names).json()["files"]
+    ids = [str(info["id"]) for info in infos]
+    query = query.replace("x", ids[0])
+    response = api.put(
+        reverse("api-upload-batch", args=[session["id"]]) + f"?files={query}",
+        data=body,
+        content_type="application/octet-stream",
+    )
+    assert response.status_code in (200, 400, 404, 413), response.content
+    if response.status_code == 200:
+        assert len(response.json()["files"]) == len(query.split(","))
