@@ -119,7 +119,8 @@ def batch_files(session: UploadSession, ids: str) -> list[UploadFile]:
         ) from None
     if not 0 < len(wanted) <= MAX_BATCH_FILES or len(set(wanted)) != len(wanted):
         raise ChunkProblem(400, f"files: 1 to {MAX_BATCH_FILES} different file ids per batch")
-    found = {f.pk: f for f in session.files.filter(pk__in=wanted)}
+    # Ids beyond any database integer match no file (SQLite would fail on them in IN ()).
+    found = {f.pk: f for f in session.files.filter(pk__in=[p for p in wanted if 0 < p < 2**63])}
     if missing := [str(pk) for pk in wanted if pk not in found]:
         raise ChunkProblem(404, f"files: no file {', '.join(missing)} in this upload")
     files = [found[pk] for pk in wanted]

@@ -62,8 +62,11 @@ def test_bad_batches_are_refused_naming_the_problem_and_store_nothing(api, tmp_p
         HTTP_CONTENT_DIGEST="sha-256=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:",
     )
     assert forged.status_code == 400 and "Content-Digest" in forged.json()["detail"]
-    unknown = api.put(f"{url}?files=999999", data=b"x", content_type="application/octet-stream")
-    assert unknown.status_code == 404 and "999999" in unknown.json()["detail"]
+    for unknown_id in ("999999", "-1", "99999999999999999999999"):
+        unknown = api.put(
+            f"{url}?files={unknown_id}", data=b"x", content_type="application/octet-stream"
+        )
+        assert unknown.status_code == 404 and unknown_id in unknown.json()["detail"]
     long = uc.put_batch(api, session["id"], infos, [datas[0], datas[1] + b"x"])
     assert long.status_code == 400 and "expected" in long.json()["detail"]
     for query in ("", "?files=a,b", f"?files={infos[0]['id']},{infos[0]['id']}"):
@@ -119,7 +122,12 @@ FUZZ = settings(
 
 @FUZZ
 @given(
-    query=st.text(alphabet="0123456789,-x ", max_size=20),
+    query=st.lists(
+        st.integers(-(2**70), 2**70).map(str)
+        | st.just("x")
+        | st.text(alphabet="0123456789,- ", max_size=6),
+        max_size=4,
+    ).map(",".join),
     body=st.binary(max_size=2048) | st.just(CT),
 )
 def test_any_batch_request_is_answered_without_a_500(api, query, body):
