@@ -76,6 +76,11 @@ class TrainConfig:
     perceptual_share: float = 0.1  # target share of the initial generator loss (0: use lambda)
     perceptual_net: str = "ct_encoder"  # "ct_encoder" | "vgg" | "none"
     perceptual_levels: list[int] = field(default_factory=lambda: [1, 2])
+    # The cross-domain perceptual terms (denoised LD against its LD input, noised ND against
+    # its ND input) compared after a Gaussian blur of this sigma (pixels); 0: full band.
+    # Full band, the feature distance grows with every bit of LD noise removed, so it pulls
+    # the denoiser back towards its noisy input; blurred, it still guards the anatomy.
+    perceptual_lowpass_sigma: float = 0.0
     encoder_path: str = "denoiser/weights/ct_encoder.pt"
     vgg_path: str = ""  # local VGG-16 state dict, only for perceptual_net = "vgg"
 

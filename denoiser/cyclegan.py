@@ -135,8 +135,8 @@ class CycleGAN(nn.Module):
         if self.perceptual is not None and self.lambda_perceptual > 0:
             p = self.perceptual
             terms["perceptual"] = (
-                losses.perceptual_loss(p, fake_nd, ld)
-                + losses.perceptual_loss(p, fake_ld, nd)
+                self._cross_perceptual(fake_nd, ld)
+                + self._cross_perceptual(fake_ld, nd)
                 + losses.perceptual_loss(p, rec_ld, ld)
                 + losses.perceptual_loss(p, rec_nd, nd)
             )
@@ -150,6 +150,12 @@ class CycleGAN(nn.Module):
 
     def _nd_identity(self, same_nd: torch.Tensor, nd: torch.Tensor) -> torch.Tensor:
         return _lowpass_l1(same_nd, nd, self.cfg.identity_lowpass_sigma)
+
+    def _cross_perceptual(self, translated: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        sigma = self.cfg.perceptual_lowpass_sigma
+        if sigma > 0:
+            translated, source = _gaussian_blur(translated, sigma), _gaussian_blur(source, sigma)
+        return losses.perceptual_loss(self.perceptual, translated, source)
 
     def loss_weights(self) -> dict[str, float]:
         return {

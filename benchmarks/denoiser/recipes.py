@@ -55,6 +55,17 @@ RECIPES: dict[str, list[str]] = {
     # 0.1.0 sweep).
     "batch8_ema": [*FINE, "epochs=20", "decay_start_epoch=20", "batch_size=8", "ema_decay=0.999"],
     "identity_1_ema": [*FINE, "lambda_identity=1.0", "ema_decay=0.999"],
+    # Every cross-domain term blurred: LD cycle, ND identity and the perceptual terms that
+    # compare a translated patch with its own input (full band, they pull the denoiser back
+    # towards the LD noise: the drift to more noise after the peak in every run above).
+    "lowpass_all_ema": [
+        *FINE,
+        "epochs=60",
+        "decay_start_epoch=60",
+        "identity_lowpass_sigma=2.0",
+        "perceptual_lowpass_sigma=2.0",
+        "ema_decay=0.999",
+    ],
 }
 OUT = Path(__file__).parent / "results" / "recipes"
 
