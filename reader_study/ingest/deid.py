@@ -22,6 +22,8 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
 
+from reader_study.ingest.elements import remove_private_tags, walk_tags
+
 # DeidentificationMethod is LO (64 characters a value), so one statement per value.
 METHOD = [
     "DICOM PS3.15 Annex E Basic Application Confidentiality Profile",
@@ -93,7 +95,7 @@ def _applies(rule: tuple, present: set[int]) -> bool:
 
 def _tags_present(ds: Dataset) -> set[int]:
     present: set[int] = set()
-    ds.walk(lambda _ds, element: present.add(int(element.tag)))
+    walk_tags(ds, lambda _ds, tag: present.add(int(tag)))
     return present
 
 
@@ -103,8 +105,12 @@ def deidentify(ds: Dataset, *, case_key: str, label: str) -> None:
         anonymizer.anonymize_dataset(
             ds,
             base_rules_gen=lambda: _rules(case_key, _tags_present(ds)),
-            delete_private_tags=True,
+            # The profile's rules keep no private tag, so the library's "delete them all,
+            # restore those with a rule" is deleting them all; done here without decoding
+            # every element (the library walks with Dataset.walk).
+            delete_private_tags=False,
         )
+        remove_private_tags(ds)
     except (NotImplementedError, ValueError, KeyError, TypeError) as exc:
         raise DeidentificationFailed(f"cannot de-identify: {exc}") from None
     ds.PatientName = label[:64]

@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, CTImageStorage
 
+from reader_study.ingest.elements import check_decodable
 from reader_study.ingest.limits import Limits
 from reader_study.ingest.report import SourceFile
 
@@ -83,8 +84,9 @@ def _read(source: SourceFile) -> Dataset:
             warnings.simplefilter("ignore")
             raw = io.BytesIO(source.data) if source.data is not None else source.path
             ds = pydicom.dcmread(raw, force=False)
-            # Elements are parsed lazily: touch them all now so a damaged file fails here.
-            ds.walk(lambda _ds, _elem: None)
+            # Values are decoded lazily: find a damaged one now, without decoding them
+            # (undecoded, they are written back as they were read).
+            check_decodable(ds)
     except InvalidDicomError:
         raise Rejected(
             "not a DICOM file (no 'DICM' marker at byte 128; only DICOM Part 10 files are read)"
