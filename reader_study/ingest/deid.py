@@ -74,23 +74,36 @@ def _rules(case_key: str, present: set[int]) -> dict:
             anonymizer.empty_element(element)
 
     rules = {}
-    for tag, action in _base_rules().items():
-        if not _applies(tag, present):
-            continue
+    for _, tag, action in _applicable(present):
         rules[tag] = replace_uid if action in _UID_ACTIONS else action
     return rules
 
 
-def _applies(rule: tuple, present: set[int]) -> bool:
-    """Can this rule change anything? Every action on an absent element is a no-op, so a
-    rule is kept only when its element is present (anywhere: a superset of the top level
-    that the library acts on). This keeps a few dozen of the profile's ~600 rules per file
-    and the output unchanged: a repeating-group rule (curves 50xx, overlays 60xx) even
-    walks the whole dataset once per rule."""
-    if len(rule) > 2:
-        return any(_matches(rule, t) for t in present)
-    group, element = rule
-    return group == 0x0002 or (group << 16 | element) in present
+def _applicable(present: set[int]) -> list[tuple[int, tuple, object]]:
+    """The rules that can change anything, in the profile's order. Every action on an
+    absent element is a no-op, so a rule is kept only when its element is present
+    (anywhere: a superset of the top level that the library acts on). This keeps a few
+    dozen of the profile's ~600 rules per file and the output unchanged: a repeating-group
+    rule (curves 50xx, overlays 60xx) even walks the whole dataset once per rule."""
+    single, meta, ranges = _indexed_rules()
+    chosen = [*meta, *(single[tag] for tag in present if tag in single)]
+    chosen += [r for r in ranges if any(_matches(r[1], tag) for tag in present)]
+    return sorted(chosen, key=lambda r: r[0])
+
+
+@cache
+def _indexed_rules() -> tuple[dict[int, tuple], list[tuple], list[tuple]]:
+    """The profile's rules as (position, rule, action): single tags by tag number, the file
+    meta ones (group 0002, acted on in `file_meta`: always kept), the repeating groups."""
+    single, meta, ranges = {}, [], []
+    for position, (rule, action) in enumerate(_base_rules().items()):
+        if len(rule) > 2:
+            ranges.append((position, rule, action))
+        elif rule[0] == 0x0002:
+            meta.append((position, rule, action))
+        else:
+            single[rule[0] << 16 | rule[1]] = (position, rule, action)
+    return single, meta, ranges
 
 
 def _tags_present(ds: Dataset) -> set[int]:

@@ -14,6 +14,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels.decoders.base import DecodeRunner
 from pydicom.uid import UID, CTImageStorage
 
 from reader_study.ingest.elements import check_decodable
@@ -131,6 +132,14 @@ def _check_pixels(ds: Dataset) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if not syntax.is_compressed:
+                # Native pixels need no decoding, only the checks decoding starts with
+                # (attributes, and as many bytes as they describe): the array pydicom
+                # would make is that buffer, reinterpreted (a third of a check's time).
+                runner = DecodeRunner(syntax)
+                runner.set_source(ds)
+                runner.validate()
+                return
             pixels = ds.pixel_array
     except Exception as exc:
         raise Rejected(

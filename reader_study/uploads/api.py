@@ -209,12 +209,13 @@ def put_batch(request: Request, public_id: uuid.UUID) -> Response:
         parts = chunks.read_batch(files, request._request, request.headers.get("Content-Digest"))
     except chunks.ChunkProblem as exc:
         return _problem(exc.status, str(exc))
-    received = []
-    for upload_file, data in zip(files, parts, strict=True):
-        verdict = arrived.receive(upload_file, request.user, 0, data)
-        received.append(
-            {"file": upload_file.pk, "chunk": 0, "stored": True, "check": arrived.public(verdict)}
-        )
+    verdicts = arrived.receive_all(
+        [(f, 0, data) for f, data in zip(files, parts, strict=True)], request.user
+    )
+    received = [
+        {"file": f.pk, "chunk": 0, "stored": True, "check": arrived.public(verdict)}
+        for f, verdict in zip(files, verdicts, strict=True)
+    ]
     return Response({"files": received})
 
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from django.core.files.storage import default_storage
+from django.db.models import Case, JSONField, Value, When
 
 from reader_study.durability import redoable_commit
 from reader_study.ingest.arrival import examine
@@ -27,34 +28,43 @@ DEIDENTIFIED = "deidentified.dcm"
 
 
 def receive(upload_file: UploadFile, owner, index: int, data: bytes) -> dict | None:
-    """Keeps one checked chunk; returns the file's verdict when this chunk completed it.
+    """Keeps one checked chunk; returns the file's verdict when this chunk completed it."""
+    return receive_all([(upload_file, index, data)], owner)[0]
 
-    A file of one chunk is examined straight from memory, so its identified original
-    never reaches storage; its bytes are stored as a chunk only if that fails.
-    """
+
+def receive_all(arrivals: list[tuple[UploadFile, int, bytes]], owner) -> list[dict | None]:
+    """Chunks of one upload (a batch carries whole one-chunk files): each file is examined
+    on its own, and the verdicts are recorded in one statement (one commit a request)."""
+    verdicts = [_arrive(upload_file, owner, index, data) for upload_file, index, data in arrivals]
     try:
-        if upload_file.chunk_count == 1:
-            source = SourceFile(upload_file.name, None, upload_file.size_bytes, data=data)
-            verdict = _safely(_examine, upload_file, owner, source, data[:4])
-            if verdict is None:
-                chunks.store(upload_file, index, data)
-            return verdict
-        chunks.store(upload_file, index, data)
-        return _safely(_examine_if_whole, upload_file, owner)
+        _record([(f, v) for (f, _, _), v in zip(arrivals, verdicts, strict=True) if v])
     except UploadClosed:
-        chunks.discard_chunks(upload_file)  # ingested or discarded meanwhile: keep nothing
-        return None
+        for upload_file, _, _ in arrivals:
+            chunks.discard_chunks(upload_file)  # ingested or discarded meanwhile: keep nothing
+        return [None] * len(arrivals)
+    return verdicts
+
+
+def _arrive(upload_file: UploadFile, owner, index: int, data: bytes) -> dict | None:
+    """A file of one chunk is examined straight from memory, so its identified original
+    never reaches storage; its bytes are stored as a chunk only if that fails."""
+    if upload_file.chunk_count == 1:
+        source = SourceFile(upload_file.name, None, upload_file.size_bytes, data=data)
+        verdict = _safely(_verdict, upload_file, owner, source, data[:4])
+        if verdict is None:
+            chunks.store(upload_file, index, data)
+        return verdict
+    chunks.store(upload_file, index, data)
+    return _safely(_verdict_if_whole, upload_file, owner)
 
 
 class UploadClosed(Exception):
-    """The upload was ingested or discarded while this file was being examined."""
+    """The upload was ingested or discarded while these files were being examined."""
 
 
 def _safely(examine_step, upload_file: UploadFile, *args) -> dict | None:
     try:
         return examine_step(upload_file, *args)
-    except UploadClosed:
-        raise
     except Exception:
         # E.g. a parallel last chunk won the race and removed the chunks. Nothing is lost:
         # what could not be examined here, ingest examines itself.
@@ -62,38 +72,47 @@ def _safely(examine_step, upload_file: UploadFile, *args) -> dict | None:
         return None
 
 
-def _examine_if_whole(upload_file: UploadFile, owner) -> dict | None:
+def _verdict_if_whole(upload_file: UploadFile, owner) -> dict | None:
     if not chunks.refresh_received(upload_file).is_complete:
         return None
     with tempfile.TemporaryDirectory(prefix="ldct-arrival-") as workdir:
         source = chunks.assemble(upload_file, Path(workdir))
         with open(source.path, "rb") as fh:
             head = fh.read(4)
-        return _examine(upload_file, owner, source, head)
+        return _verdict(upload_file, owner, source, head)
 
 
-def _examine(upload_file: UploadFile, owner, source: SourceFile, head: bytes) -> dict | None:
+def _verdict(upload_file: UploadFile, owner, source: SourceFile, head: bytes) -> dict | None:
     if head in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):
         return None  # archives are opened at ingest, with the whole upload's limits
-    session = upload_file.session
-    verdict = examine(
+    return examine(
         source,
         owner=owner,
-        label=session.label,
+        label=upload_file.session.label,
         limits=current(),
         store_as=f"{chunks.chunk_folder(upload_file)}/{DEIDENTIFIED}",
     )
+
+
+def _record(examined: list[tuple[UploadFile, dict]]) -> None:
+    """Keeps the verdicts, unless the upload closed meanwhile (then `UploadClosed`); the
+    identified chunks of a file with a verdict go."""
+    if not examined:
+        return
+    verdicts = Case(*(When(pk=f.pk, then=Value(v, JSONField())) for f, v in examined))
     with redoable_commit():  # a lost verdict only makes the browser send the file again
-        still_open = UploadFile.objects.filter(
-            pk=upload_file.pk, session__status=UploadSession.Status.OPEN
-        ).update(verdict=verdict)
-    if not still_open:
-        if verdict.get("stored"):
-            default_storage.delete(verdict["stored"])
-        raise UploadClosed(str(upload_file))
-    upload_file.verdict = verdict
-    chunks.discard_chunks(upload_file)  # the identified original is not kept
-    return verdict
+        # One statement: the files of one upload are all recorded or, closed, none is.
+        written = UploadFile.objects.filter(
+            pk__in=[f.pk for f, _ in examined], session__status=UploadSession.Status.OPEN
+        ).update(verdict=verdicts)
+    if not written:
+        for _, verdict in examined:
+            if verdict.get("stored"):
+                default_storage.delete(verdict["stored"])
+        raise UploadClosed(", ".join(str(f) for f, _ in examined))
+    for upload_file, verdict in examined:
+        upload_file.verdict = verdict
+        chunks.discard_chunks(upload_file)  # the identified original is not kept
 
 
 def public(verdict: dict | None) -> dict | None:

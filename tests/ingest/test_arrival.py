@@ -225,7 +225,7 @@ def test_a_file_taken_away_during_the_ingest_is_a_clear_409(
     files = series_files(tmp_path, slices=2)
     if where == "assemble":  # a chunked file not examined yet, whose chunks then vanish
         settings.LDCT_UPLOAD_CHUNK_BYTES = 64 * 1024
-        monkeypatch.setattr("reader_study.uploads.arrived._examine_if_whole", lambda *a: None)
+        monkeypatch.setattr("reader_study.uploads.arrived._verdict_if_whole", lambda *a: None)
         monkeypatch.setattr(chunks, "assemble", gone)
         expected = "still being checked, or changed by another request"
     else:  # the de-identified copy vanishes between the check and the move
@@ -265,3 +265,25 @@ def test_a_file_completed_after_the_upload_closed_leaves_nothing(
     assert arrived.receive(upload_file, researcher, last, data[last * size :]) is None
     assert upload_files(media_root) == []
     assert UploadFile.objects.get(pk=info["id"]).verdict is None
+
+
+def test_a_batch_completed_after_the_upload_closed_leaves_nothing(
+    api, tmp_path, media_root, researcher
+):
+    """The verdicts of a batch are recorded together: closed meanwhile, none is kept and
+    no file of the batch leaves bytes behind."""
+    from reader_study.models import UploadSession
+    from reader_study.uploads import arrived
+
+    files = series_files(tmp_path, slices=3)
+    session = uc.start(api, "late batch")
+    infos = uc.announce(api, session, files).json()["files"]
+    rows = UploadFile.objects.select_related("session").filter(pk__in=[i["id"] for i in infos])
+    by_id = {row.pk: row for row in rows}
+    UploadSession.objects.filter(public_id=session["id"]).update(
+        status=UploadSession.Status.INGESTED
+    )
+    arrivals = [(by_id[i["id"]], 0, data) for i, (_, data) in zip(infos, files, strict=True)]
+    assert arrived.receive_all(arrivals, researcher) == [None, None, None]
+    assert upload_files(media_root) == []
+    assert not UploadFile.objects.filter(verdict__isnull=False).exists()

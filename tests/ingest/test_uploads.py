@@ -143,6 +143,9 @@ def _bad_inputs(tmp_path) -> dict:
         tmp_path, slices=2, size=32, seed=2, prefix="other"
     )
     no_pixels = edit(ct, tmp_path / "nopix.dcm", PixelData=None)
+    # Uncompressed pixels are checked, not decoded: still refused when they cannot be.
+    short_pixels = edit(ct, tmp_path / "short.dcm", PixelData=bytes(1000))
+    bad_bits = edit(ct, tmp_path / "bits.dcm", BitsAllocated=12)
     # A JPEG 2000 file whose codestream is damaged: parses, but cannot be decoded.
     undecodable = tmp_path / "undecodable.dcm"
     ds = pydicom.dcmread(shipped("693_J2KR.dcm"))
@@ -163,6 +166,16 @@ def _bad_inputs(tmp_path) -> dict:
         "two series": (two, 422, "2 series in one upload"),
         "no pixel data": ([("nopix.dcm", as_bytes(no_pixels))], 422, "nopix.dcm: no pixel data"),
         "undecodable": ([("undecodable.dcm", as_bytes(undecodable))], 422, "undecodable.dcm: "),
+        "short native pixel data": (
+            [("short.dcm", as_bytes(short_pixels))],
+            422,
+            "short.dcm: cannot decode pixel data",
+        ),
+        "bad BitsAllocated": (
+            [("bits.dcm", as_bytes(bad_bits))],
+            422,
+            "bits.dcm: cannot decode pixel data",
+        ),
         "zip bomb": (
             [("bomb.zip", _zip({"zeros.dcm": bytes(20_000_000)}))],
             422,
@@ -185,6 +198,8 @@ def _bad_inputs(tmp_path) -> dict:
         "two series",
         "no pixel data",
         "undecodable",
+        "short native pixel data",
+        "bad BitsAllocated",
         "zip bomb",
         "zip slip",
     ],
