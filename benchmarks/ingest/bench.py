@@ -294,8 +294,8 @@ def bench_ours(url: str, tokens: list[str], files: list[Path], parallel: int) ->
             "upload API (batches, chunks) + ingest",
             up + ingest_s,
             total,
-            f"upload {up:.1f} s (each file checked, decoded, de-identified and stored as it "
-            f"arrives) + ingest {ingest_s:.1f} s (group, sort, move into the case)",
+            f"upload {up:.2f} s (each file checked, de-identified and stored as it "
+            f"arrives) + ingest {ingest_s:.2f} s (group, sort, move into the case)",
         ),
     ]
     headers = {"Authorization": f"Token {tokens[1]}"}
