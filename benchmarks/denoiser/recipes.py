@@ -67,6 +67,8 @@ RECIPES: dict[str, list[str]] = {
         "ema_decay=0.999",
     ],
 }
+# With nothing but the discriminator left to set the output's noise level: twice its weight.
+RECIPES["lowpass_all_adv2_ema"] = [*RECIPES["lowpass_all_ema"], "lambda_adv=2.0"]
 OUT = Path(__file__).parent / "results" / "recipes"
 
 

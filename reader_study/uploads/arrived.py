@@ -37,12 +37,12 @@ def receive_all(arrivals: list[tuple[UploadFile, int, bytes]], owner) -> list[di
     on its own, and the verdicts are recorded in one statement (one commit a request)."""
     verdicts = [_arrive(upload_file, owner, index, data) for upload_file, index, data in arrivals]
     try:
-        _record([(f, v) for (f, _, _), v in zip(arrivals, verdicts, strict=True) if v])
+        kept = _record([(f, v) for (f, _, _), v in zip(arrivals, verdicts, strict=True) if v])
     except UploadClosed:
         for upload_file, _, _ in arrivals:
             chunks.discard_chunks(upload_file)  # ingested or discarded meanwhile: keep nothing
         return [None] * len(arrivals)
-    return verdicts
+    return [v if f.pk in kept else None for (f, _, _), v in zip(arrivals, verdicts, strict=True)]
 
 
 def _arrive(upload_file: UploadFile, owner, index: int, data: bytes) -> dict | None:
@@ -94,25 +94,34 @@ def _verdict(upload_file: UploadFile, owner, source: SourceFile, head: bytes) ->
     )
 
 
-def _record(examined: list[tuple[UploadFile, dict]]) -> None:
+def _record(examined: list[tuple[UploadFile, dict]]) -> set[int]:
     """Keeps the verdicts, unless the upload closed meanwhile (then `UploadClosed`); the
-    identified chunks of a file with a verdict go."""
+    identified chunks of a file with a verdict go. Returns the ids of the files kept."""
     if not examined:
-        return
+        return set()
+    pks = [f.pk for f, _ in examined]
     verdicts = Case(*(When(pk=f.pk, then=Value(v, JSONField())) for f, v in examined))
     with redoable_commit():  # a lost verdict only makes the browser send the file again
         # One statement: the files of one upload are all recorded or, closed, none is.
         written = UploadFile.objects.filter(
-            pk__in=[f.pk for f, _ in examined], session__status=UploadSession.Status.OPEN
+            pk__in=pks, session__status=UploadSession.Status.OPEN
         ).update(verdict=verdicts)
-    if not written:
-        for _, verdict in examined:
-            if verdict.get("stored"):
+    if written < len(examined):
+        # Closed (none written), or a file announced again with other content meanwhile
+        # (its row is gone): what was stored for a file without a row is deleted now, as
+        # nothing would find it later.
+        alive = set(UploadFile.objects.filter(pk__in=pks).values_list("pk", flat=True))
+        alive = alive if written else set()
+        for upload_file, verdict in examined:
+            if upload_file.pk not in alive and verdict.get("stored"):
                 default_storage.delete(verdict["stored"])
-        raise UploadClosed(", ".join(str(f) for f, _ in examined))
+        if not written:
+            raise UploadClosed(", ".join(str(f) for f, _ in examined))
+        examined = [(f, v) for f, v in examined if f.pk in alive]
     for upload_file, verdict in examined:
         upload_file.verdict = verdict
         chunks.discard_chunks(upload_file)  # the identified original is not kept
+    return {f.pk for f, _ in examined}
 
 
 def public(verdict: dict | None) -> dict | None:

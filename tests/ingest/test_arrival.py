@@ -287,3 +287,24 @@ def test_a_batch_completed_after_the_upload_closed_leaves_nothing(
     assert arrived.receive_all(arrivals, researcher) == [None, None, None]
     assert upload_files(media_root) == []
     assert not UploadFile.objects.filter(verdict__isnull=False).exists()
+
+
+def test_a_file_announced_again_during_its_batch_leaves_no_orphan(
+    api, tmp_path, media_root, researcher
+):
+    """Its row went (announced again with other content) while the batch was examined:
+    the other files are recorded, its de-identified copy is not left where nothing finds it."""
+    from reader_study.uploads import arrived
+
+    files = series_files(tmp_path, slices=3)
+    session = uc.start(api, "reannounced")
+    infos = uc.announce(api, session, files).json()["files"]
+    rows = UploadFile.objects.select_related("session").in_bulk([i["id"] for i in infos])
+    arrivals = [(rows[i["id"]], 0, data) for i, (_, data) in zip(infos, files, strict=True)]
+    UploadFile.objects.filter(pk=infos[1]["id"]).delete()
+    verdicts = arrived.receive_all(arrivals, researcher)
+    assert verdicts[1] is None
+    assert verdicts[0]["status"] == verdicts[2]["status"] == "accepted"
+    kept = {str(p.relative_to(media_root)) for p in upload_files(media_root)}
+    assert kept == {verdicts[0]["stored"], verdicts[2]["stored"]}
+    assert UploadFile.objects.filter(verdict__isnull=False).count() == 2
