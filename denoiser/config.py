@@ -56,7 +56,7 @@ class TrainConfig:
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
 
     # --- what the discriminators see (see cyclegan.DiscInput)
-    disc_input: str = "window+highpass"  # "raw" | "window" | "window+highpass"
+    disc_input: str = "window+highpass"  # "raw" | "window" | "window+highpass" | "highpass"
     disc_window_hu: list[float] = field(default_factory=lambda: [-160.0, 240.0])
 
     # --- losses

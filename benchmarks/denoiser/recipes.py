@@ -69,6 +69,16 @@ RECIPES: dict[str, list[str]] = {
 }
 # With nothing but the discriminator left to set the output's noise level: twice its weight.
 RECIPES["lowpass_all_adv2_ema"] = [*RECIPES["lowpass_all_ema"], "lambda_adv=2.0"]
+# Both still drift back to more noise after their peak. The LD and ND sets are different
+# phantoms: a discriminator that tells them apart by anatomy need not judge noise. Shown
+# only the high-pass band, it sees little anatomy.
+RECIPES["highpass_disc_ema"] = [*FINE, 'disc_input="highpass"', "ema_decay=0.999"]
+RECIPES["highpass_disc_lowpass_all_ema"] = [
+    *RECIPES["lowpass_all_ema"],
+    "epochs=40",
+    "decay_start_epoch=40",
+    'disc_input="highpass"',
+]
 OUT = Path(__file__).parent / "results" / "recipes"
 
 

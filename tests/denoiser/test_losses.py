@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -90,6 +92,19 @@ def test_discriminator_input_window_and_highpass() -> None:
     assert seen.shape == (2, 2, 32, 32)  # window + high-pass channels
     assert seen[:, 0].min() >= -1 and seen[:, 0].max() <= 1
     assert gan.D_nd.net[0].in_channels == 2
+
+
+def test_discriminator_input_highpass_only_drops_the_image() -> None:
+    both = tiny_gan()
+    x = soft_tissue(4)
+    x[..., :16] = hu_to_unit(torch.tensor(60.0), -1024.0, 3072.0)  # a flat half: no texture
+    both_seen = both.d_in(x)
+    cfg = replace(both.cfg, disc_input="highpass", discriminator=DiscriminatorSpec(width=4))
+    alone = CycleGAN(cfg, None)
+    seen = alone.d_in(x)
+    assert seen.shape == (2, 1, 32, 32) and alone.D_nd.net[0].in_channels == 1
+    assert torch.equal(seen[:, 0], both_seen[:, 1])
+    assert seen[..., 2:12].abs().max() < 1e-5  # flat tissue shows nothing, whatever its HU
 
 
 def test_perceptual_weight_is_calibrated_to_its_share() -> None:
