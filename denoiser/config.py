@@ -65,6 +65,10 @@ class TrainConfig:
     # The LD noise realisation cannot be recovered from a denoised image, so a full-band
     # cycle rewards hiding it in the output (CycleGAN steganography, Chu et al. 2017).
     cycle_lowpass_sigma: float = 0.0
+    # The ND -> LD -> ND cycle likewise. Full band, the denoiser must give back the exact
+    # ND noise under the noise the other generator added: it learns to subtract that
+    # generator's (learnable, hence invertible) noise instead of denoising real LD.
+    nd_cycle_lowpass_sigma: float = 0.0
     lambda_identity: float = 5.0  # 0.5 x lambda_cycle, as in CycleGAN
     # The denoiser's identity term G_ld2nd(ND) ~ ND compared after a Gaussian blur of this
     # sigma (pixels); 0: plain L1. A full-band identity asks the denoiser to keep every bit

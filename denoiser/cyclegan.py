@@ -130,7 +130,7 @@ class CycleGAN(nn.Module):
         terms = {
             "adv": losses.lsgan_generator_loss(self.D_nd(self.d_in(fake_nd)))
             + losses.lsgan_generator_loss(self.D_ld(self.d_in(fake_ld))),
-            "cycle": self._ld_cycle(rec_ld, ld) + losses.cycle_loss(rec_nd, nd),
+            "cycle": self._ld_cycle(rec_ld, ld) + self._nd_cycle(rec_nd, nd),
         }
         if cfg.lambda_identity > 0:
             terms["identity"] = self._nd_identity(self.G_ld2nd(nd), nd) + losses.identity_loss(
@@ -151,6 +151,9 @@ class CycleGAN(nn.Module):
 
     def _ld_cycle(self, rec_ld: torch.Tensor, ld: torch.Tensor) -> torch.Tensor:
         return _lowpass_l1(rec_ld, ld, self.cfg.cycle_lowpass_sigma)
+
+    def _nd_cycle(self, rec_nd: torch.Tensor, nd: torch.Tensor) -> torch.Tensor:
+        return _lowpass_l1(rec_nd, nd, self.cfg.nd_cycle_lowpass_sigma)
 
     def _nd_identity(self, same_nd: torch.Tensor, nd: torch.Tensor) -> torch.Tensor:
         return _lowpass_l1(same_nd, nd, self.cfg.identity_lowpass_sigma)

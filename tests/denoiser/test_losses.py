@@ -118,12 +118,13 @@ def test_perceptual_weight_is_calibrated_to_its_share() -> None:
     ("term", "option"),
     [
         ("_ld_cycle", "cycle_lowpass_sigma"),
+        ("_nd_cycle", "nd_cycle_lowpass_sigma"),
         ("_nd_identity", "identity_lowpass_sigma"),
         ("_cross_perceptual", "perceptual_lowpass_sigma"),
     ],
 )
 def test_lowpass_terms_ignore_noise_but_not_structure(term: str, option: str) -> None:
-    """With a lowpass sigma the LD cycle, the ND identity or a cross-domain perceptual term
+    """With a lowpass sigma a cycle, the ND identity or a cross-domain perceptual term
     forgives a lost noise realisation, not a lost structure: pixel noise barely counts, a
     10-pixel blob about as much as before."""
     gan = tiny_gan()
