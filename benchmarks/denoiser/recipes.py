@@ -72,13 +72,15 @@ RECIPES["lowpass_all_adv2_ema"] = [*RECIPES["lowpass_all_ema"], "lambda_adv=2.0"
 # Both still drift back to more noise after their peak. The LD and ND sets are different
 # phantoms: a discriminator that tells them apart by anatomy need not judge noise. Shown
 # only the high-pass band, it sees little anatomy.
-RECIPES["highpass_disc_ema"] = [*FINE, 'disc_input="highpass"', "ema_decay=0.999"]
-RECIPES["highpass_disc_lowpass_all_ema"] = [
-    *RECIPES["lowpass_all_ema"],
-    "epochs=40",
-    "decay_start_epoch=40",
+# (6000 iterations: they leave the identity late, at about 3100.)
+RECIPES["highpass_disc_ema"] = [
+    *FINE,
+    "epochs=60",
+    "decay_start_epoch=60",
     'disc_input="highpass"',
+    "ema_decay=0.999",
 ]
+RECIPES["highpass_disc_lowpass_all_ema"] = [*RECIPES["lowpass_all_ema"], 'disc_input="highpass"']
 # Their D_nd keeps winning after the peak (LSGAN loss 0.12 against 0.25 at chance) while
 # the output gets noisier, and D_ld stays at chance: the ND cycle (full band) lets the
 # denoiser learn to subtract exactly the noise G_nd2ld adds rather than real LD noise.
