@@ -30,7 +30,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The 0.1.0 recipe that the first group changed one thing of (default.toml is 0.2.0 now).
 V010 = ["cycle_lowpass_sigma=0.0", "decay_start_epoch=-1"]
-FINE = ["epochs=40", "decay_start_epoch=40", "iters_per_epoch=100"]
+
+
+def constant_rate(epochs: int) -> list[str]:
+    """Overrides for a run of `epochs` epochs at a constant learning rate."""
+    return [f"epochs={epochs}", f"decay_start_epoch={epochs}"]
+
+
+FINE = [*constant_rate(40), "iters_per_epoch=100"]
 RECIPES: dict[str, list[str]] = {
     "default": V010,
     "adv_2.5": [*V010, "lambda_adv=2.5"],
@@ -53,15 +60,14 @@ RECIPES: dict[str, list[str]] = {
     # With the average: twice the batch (steadier adversarial gradients; half the
     # iterations, so as many patches), and a weaker identity term (the runner-up of the
     # 0.1.0 sweep).
-    "batch8_ema": [*FINE, "epochs=20", "decay_start_epoch=20", "batch_size=8", "ema_decay=0.999"],
+    "batch8_ema": [*FINE, *constant_rate(20), "batch_size=8", "ema_decay=0.999"],
     "identity_1_ema": [*FINE, "lambda_identity=1.0", "ema_decay=0.999"],
     # Every cross-domain term blurred: LD cycle, ND identity and the perceptual terms that
     # compare a translated patch with its own input (full band, they pull the denoiser back
     # towards the LD noise: the drift to more noise after the peak in every run above).
     "lowpass_all_ema": [
         *FINE,
-        "epochs=60",
-        "decay_start_epoch=60",
+        *constant_rate(60),
         "identity_lowpass_sigma=2.0",
         "perceptual_lowpass_sigma=2.0",
         "ema_decay=0.999",
@@ -75,8 +81,7 @@ RECIPES["lowpass_all_adv2_ema"] = [*RECIPES["lowpass_all_ema"], "lambda_adv=2.0"
 # (6000 iterations: they leave the identity late, at about 3100.)
 RECIPES["highpass_disc_ema"] = [
     *FINE,
-    "epochs=60",
-    "decay_start_epoch=60",
+    *constant_rate(60),
     'disc_input="highpass"',
     "ema_decay=0.999",
 ]
@@ -87,8 +92,7 @@ RECIPES["highpass_disc_lowpass_all_ema"] = [*RECIPES["lowpass_all_ema"], 'disc_i
 RECIPES["nd_lowpass_cycle_ema"] = [*FINE, "nd_cycle_lowpass_sigma=2.0", "ema_decay=0.999"]
 RECIPES["lowpass_all_cycles_ema"] = [
     *RECIPES["lowpass_all_ema"],
-    "epochs=40",
-    "decay_start_epoch=40",
+    *constant_rate(40),
     "nd_cycle_lowpass_sigma=2.0",
 ]
 # Both of these drift too (the second from 34.19 dB at 2200 iterations). Left in full band:
