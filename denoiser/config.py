@@ -76,6 +76,11 @@ class TrainConfig:
     # for by keeping LD noise too; blurred, it still forbids any change of structure.
     identity_lowpass_sigma: float = 0.0
     lambda_adv: float = 1.0
+    # R1 penalty on the discriminators (Mescheder et al., ICML 2018): gamma/2 times the
+    # squared gradient of D at real patches (0: off). Unregularised GAN training need not
+    # converge and circles around the equilibrium; the penalty makes D flat on the data,
+    # so the generator is not chased by a discriminator that keeps finding new tells.
+    r1_gamma: float = 0.0
     lambda_perceptual: float = 1.0  # replaced by calibration when perceptual_share > 0
     perceptual_share: float = 0.1  # target share of the initial generator loss (0: use lambda)
     perceptual_net: str = "ct_encoder"  # "ct_encoder" | "vgg" | "none"

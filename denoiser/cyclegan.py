@@ -101,6 +101,8 @@ def _lowpass_l1(output: torch.Tensor, target: torch.Tensor, sigma: float) -> tor
 class CycleGAN(nn.Module):
     def __init__(self, cfg: TrainConfig, perceptual: FeatureExtractor | None) -> None:
         super().__init__()
+        if cfg.r1_gamma < 0:
+            raise ValueError(f"r1_gamma must be at least 0, not {cfg.r1_gamma}")
         self.cfg = cfg
         self.d_in = DiscInput(cfg.disc_input, cfg.disc_window_hu, (cfg.hu_min, cfg.hu_max))
         if cfg.discriminator.in_channels != self.d_in.channels:
@@ -177,9 +179,27 @@ class CycleGAN(nn.Module):
         fake_nd = self.pool_nd.query(fake_nd)
         fake_ld = self.pool_ld.query(fake_ld)
         d, D_nd, D_ld = self.d_in, self.D_nd, self.D_ld
-        d_nd = losses.lsgan_discriminator_loss(D_nd(d(nd)), D_nd(d(fake_nd)))
-        d_ld = losses.lsgan_discriminator_loss(D_ld(d(ld)), D_ld(d(fake_ld)))
-        return {"D_nd": d_nd, "D_ld": d_ld, "D_total": d_nd + d_ld}
+        real_nd, r1_nd = self._judge_real(D_nd, d(nd))
+        real_ld, r1_ld = self._judge_real(D_ld, d(ld))
+        d_nd = losses.lsgan_discriminator_loss(real_nd, D_nd(d(fake_nd)))
+        d_ld = losses.lsgan_discriminator_loss(real_ld, D_ld(d(fake_ld)))
+        out = {"D_nd": d_nd, "D_ld": d_ld, "D_total": d_nd + d_ld}
+        if r1_nd is not None:
+            out["R1_nd"], out["R1_ld"] = r1_nd, r1_ld
+            out["D_total"] = out["D_total"] + 0.5 * self.cfg.r1_gamma * (r1_nd + r1_ld)
+        return out
+
+    def _judge_real(
+        self, D: nn.Module, seen: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's verdict on real patches and, with ``r1_gamma``, its R1 term: the squared
+        gradient norm of D at those patches, summed over the patch map, mean per sample."""
+        if self.cfg.r1_gamma <= 0:
+            return D(seen), None
+        seen = seen.detach().requires_grad_(True)
+        verdict = D(seen)
+        (grad,) = torch.autograd.grad(verdict.sum(), seen, create_graph=True)
+        return verdict, grad.pow(2).flatten(1).sum(1).mean()
 
     # ---- one optimisation step ----------------------------------------------------------
     def train_step(
