@@ -1,5 +1,5 @@
-"""Command line: ``python -m denoiser {train,pretrain-encoder,prepare-data,denoise,evaluate,
-info,export}``.
+"""Command line: ``python -m denoiser {train,pretrain-encoder,pretrain-generator,prepare-data,
+denoise,evaluate,info,export}``.
 
 Heavy imports (torch, skimage) happen inside the subcommands so ``--help``
 stays instant.
@@ -47,7 +47,7 @@ def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
 
 
 def _print_event(event: dict[str, Any]) -> None:
-    if event.get("event") in ("epoch", "done", "encoder"):
+    if event.get("event") in ("epoch", "done", "encoder", "warm_start"):
         print(json.dumps(event), flush=True)
 
 
@@ -60,6 +60,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         from denoiser.pretrain import pretrain_encoder
 
         pretrain_encoder(cfg, progress=_print_event)
+    wants_warm = args.pretrain_generator and cfg.warm_start_path
+    if wants_warm and (args.force_generator or not Path(cfg.warm_start_path).exists()):
+        from denoiser.warmstart import pretrain_generator
+
+        pretrain_generator(cfg, progress=_print_event)
     result = train(cfg, progress=_print_event, resume=not args.no_resume)
     print(f"best checkpoint: {result.best_checkpoint} metrics: {json.dumps(result.best_metrics)}")
     return 0
@@ -70,6 +75,14 @@ def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
 
     path = pretrain_encoder(_config(args), progress=_print_event)
     print(f"encoder written to {path}")
+    return 0
+
+
+def cmd_pretrain_generator(args: argparse.Namespace) -> int:
+    from denoiser.warmstart import pretrain_generator
+
+    path = pretrain_generator(_config(args), progress=_print_event)
+    print(f"warm start written to {path}")
     return 0
 
 
@@ -168,11 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="first train the perceptual CT encoder if its file is missing",
     )
     p.add_argument("--force-encoder", action="store_true", help="retrain the encoder anyway")
+    p.add_argument(
+        "--pretrain-generator",
+        action="store_true",
+        help="first train the denoiser's warm start (warm_start_path) if its file is missing",
+    )
+    p.add_argument("--force-generator", action="store_true", help="retrain the warm start anyway")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("pretrain-encoder", help="train the perceptual CT encoder")
     with_config(p)
     p.set_defaults(func=cmd_pretrain_encoder)
+
+    p = sub.add_parser(
+        "pretrain-generator", help="train the denoiser's warm start on ND + synthetic noise"
+    )
+    with_config(p)
+    p.set_defaults(func=cmd_pretrain_generator)
 
     p = sub.add_parser("prepare-data", help="simulate and cache the phantom training data")
     with_config(p)

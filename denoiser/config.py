@@ -107,6 +107,15 @@ class TrainConfig:
     # average of the iterates is steadier than any one of them (Yazici et al., ICLR 2019).
     ema_decay: float = 0.0
 
+    # --- self-supervised warm start of the denoiser (denoiser.warmstart); "" = identity
+    warm_start_path: str = ""
+    # The warm start's task kept as a loss term during CycleGAN training (0: off): L1 of
+    # G_ld2nd(ND + synthetic FBP noise) against ND, with the noise drawn as for the warm start.
+    lambda_synthetic: float = 0.0
+    warm_iters: int = 3000
+    warm_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 40.0])
+    warm_kernel_cutoff: list[float] = field(default_factory=lambda: [0.7, 1.3])
+
     # --- bookkeeping
     log_every: int = 25
     checkpoint_every: int = 250  # iterations between "last.pt" saves (resume points)

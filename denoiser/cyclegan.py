@@ -19,6 +19,7 @@ from denoiser.config import TrainConfig
 from denoiser.data import unit_to_hu
 from denoiser.losses import FeatureExtractor
 from denoiser.networks import PatchDiscriminator, build_generator
+from denoiser.warmstart import add_synthetic_noise
 
 
 class ImagePool:
@@ -138,6 +139,10 @@ class CycleGAN(nn.Module):
             terms["identity"] = self._nd_identity(self.G_ld2nd(nd), nd) + losses.identity_loss(
                 self.G_nd2ld(ld), ld
             )
+        if cfg.lambda_synthetic > 0:
+            # The warm start's task (denoiser.warmstart): its noise, unlike G_nd2ld's, is new.
+            noisy = add_synthetic_noise(nd, cfg)
+            terms["synthetic"] = losses.cycle_loss(self.G_ld2nd(noisy), nd)
         if self.perceptual is not None and self.lambda_perceptual > 0:
             p = self.perceptual
             terms["perceptual"] = (
@@ -172,6 +177,7 @@ class CycleGAN(nn.Module):
             "cycle": self.cfg.lambda_cycle,
             "identity": self.cfg.lambda_identity,
             "perceptual": self.lambda_perceptual,
+            "synthetic": self.cfg.lambda_synthetic,
         }
 
     def discriminator_losses(self, ld: torch.Tensor, nd: torch.Tensor) -> dict[str, torch.Tensor]:

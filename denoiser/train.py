@@ -43,6 +43,7 @@ from denoiser.cyclegan import CycleGAN
 from denoiser.data import PatchSampler, TrainingData, load_training_data
 from denoiser.inference import pick_device
 from denoiser.validation import validate
+from denoiser.warmstart import load_warm_start
 
 Progress = Callable[[dict[str, Any]], None]
 ShouldStop = Callable[[], bool]
@@ -122,6 +123,8 @@ class Trainer:
             self.data.nd, cfg, np.random.default_rng(rng.integers(2**63))
         )
         self.model = CycleGAN(cfg, build_perceptual(cfg)).to(self.device)
+        if cfg.warm_start_path:
+            load_warm_start(cfg, self.model.G_ld2nd)
         self.ema = WeightAverage(self.model.G_ld2nd, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)

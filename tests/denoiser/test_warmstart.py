@@ -1,0 +1,121 @@
+"""The denoiser's self-supervised warm start: FBP-shaped noise, training, loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from denoiser import Denoiser
+from denoiser.checkpoint import CheckpointError
+from denoiser.networks import GeneratorSpec
+from denoiser.train import Trainer
+from denoiser.warmstart import fbp_like_noise, pretrain_generator
+from tests.denoiser.tiny import tiny_config, tiny_data
+
+
+def radial_power(noise: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(radius in cycles/pixel, mean power) of a batch of noise images."""
+    power = (torch.fft.fft2(noise[:, 0]).abs() ** 2).mean(0).numpy()
+    f = np.fft.fftfreq(noise.shape[-1])
+    radius = np.hypot(*np.meshgrid(f, f, indexing="ij"))
+    bins = np.round(radius * 64).astype(int)
+    mean = np.bincount(bins.ravel(), power.ravel()) / np.bincount(bins.ravel())
+    return np.arange(len(mean)) / 64, mean
+
+
+def test_fbp_noise_has_its_sd_and_a_ramp_hann_spectrum() -> None:
+    gen = torch.Generator().manual_seed(0)
+    sd = torch.tensor([0.01, 0.02, 0.04, 0.08])
+    noise = fbp_like_noise((4, 1, 64, 64), sd, torch.full((4,), 1.0), gen)
+    assert torch.allclose(noise.std(dim=(1, 2, 3)), sd, rtol=1e-4)
+    big = fbp_like_noise((64, 1, 64, 64), torch.full((64,), 1.0), torch.full((64,), 1.0), gen)
+    radius, power = radial_power(big)
+    # Ramp: no power at zero frequency, rising at first; Hann: falling to zero at Nyquist.
+    assert power[0] < 1e-6 * power.max()
+    assert power[2] < power[4] < power[8] > power[16] > power[24]
+    # |f| (0.5 + 0.5 cos(2 pi f))^2 peaks at 0.15 cycles/pixel, as the simulator's noise does.
+    assert 0.12 < radius[np.argmax(power)] < 0.18
+    assert power[radius >= 0.5].max() < 0.01 * power.max()
+
+
+def test_a_smoother_kernel_moves_the_noise_to_lower_frequencies() -> None:
+    def mean_frequency(cutoff: float) -> float:
+        gen = torch.Generator().manual_seed(1)
+        n = fbp_like_noise((32, 1, 64, 64), torch.ones(32), torch.full((32,), cutoff), gen)
+        radius, power = radial_power(n)
+        return float((radius * power).sum() / power.sum())
+
+    assert mean_frequency(0.7) < 0.85 * mean_frequency(1.3)
+
+
+def test_warm_start_learns_to_denoise_and_is_a_loadable_generator(tmp_path: Path) -> None:
+    path = tmp_path / "warm.pt"
+    data = tiny_data()
+    # The tiny test generator is too small to learn this; one a little wider does in ~4 s.
+    spec = GeneratorSpec(base_width=8, depth=3, max_width=16, stem=1, res_blocks=1)
+    cfg = tiny_config(tmp_path, warm_start_path=str(path), warm_iters=400, lr=2e-3)
+    cfg.generator, cfg.patch_size, cfg.log_every = spec, 32, 100
+    events = []
+    assert pretrain_generator(cfg, progress=events.append, data=data) == path
+    assert [e["iteration"] for e in events] == [100, 200, 300, 400]
+    warm = Denoiser.load(path, device="cpu")
+    assert "warm-start" in warm.name
+    # On an image it has not seen, with noise it has not seen, it removes noise.
+    ref = data.val.nd[0]
+    gen = torch.Generator().manual_seed(99)
+    noise = fbp_like_noise((1, 1, *ref.shape), torch.tensor([30.0]), torch.tensor([1.0]), gen)
+    noisy = ref + noise[0, 0].numpy()
+    body = ref > -500
+    error = np.abs(warm.denoise(noisy) - ref)[body].mean()
+    assert error < 0.8 * np.abs(noisy - ref)[body].mean()
+
+
+def test_training_starts_from_the_warm_start(tmp_path: Path) -> None:
+    data = tiny_data()
+    path = tmp_path / "warm.pt"
+    cfg = tiny_config(tmp_path, warm_start_path=str(path), warm_iters=5, ema_decay=0.9)
+    pretrain_generator(cfg, data=data)
+    warm = torch.load(path, weights_only=False)["state_dict"]
+    trainer = Trainer(cfg, data=data)
+    for net in (trainer.model.G_ld2nd, trainer.ema.net):
+        assert all(torch.equal(v, warm[k]) for k, v in net.state_dict().items())
+    # The re-noising generator still starts as the identity.
+    assert not torch.equal(trainer.model.G_nd2ld.state_dict()["head.weight"], warm["head.weight"])
+
+
+def test_a_missing_or_unfitting_warm_start_is_a_clear_error(tmp_path: Path) -> None:
+    data = tiny_data()
+    missing = tiny_config(tmp_path, warm_start_path=str(tmp_path / "nowhere.pt"))
+    with pytest.raises(FileNotFoundError, match="nowhere.pt does not exist"):
+        Trainer(missing, data=data)
+    path = tmp_path / "warm.pt"
+    pretrain_generator(tiny_config(tmp_path, warm_start_path=str(path), warm_iters=2), data=data)
+    wider = tiny_config(tmp_path, warm_start_path=str(path))
+    wider.generator = GeneratorSpec(base_width=8, depth=4, max_width=8, stem=2, res_blocks=1)
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        Trainer(wider, data=data)
+    with pytest.raises(ValueError, match="warm_start_path is empty"):
+        pretrain_generator(tiny_config(tmp_path), data=data)
+
+
+def test_synthetic_term_trains_the_denoiser_on_noise_it_adds_to_nd(tmp_path: Path) -> None:
+    from denoiser.cyclegan import CycleGAN
+    from denoiser.data import hu_to_unit
+
+    cfg = tiny_config(tmp_path, lambda_synthetic=10.0, warm_noise_sd_hu=[20.0, 20.0])
+    torch.manual_seed(0)
+    gan = CycleGAN(cfg, None)
+    nd = hu_to_unit(torch.full((2, 1, 32, 32), 40.0), -1024.0, 3072.0)
+    terms = gan.generator_losses(nd, nd)
+    # Untrained, the denoiser is the identity: the term is the mean |noise| of 20 HU SD.
+    hu = terms["synthetic"].item() * 2048.0
+    assert 0.7 * 20 < hu < 0.9 * 20
+    assert gan.loss_weights()["synthetic"] == 10.0
+    gan.zero_grad()
+    terms["synthetic"].backward()
+    assert gan.G_ld2nd.head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in gan.G_nd2ld.parameters())
+    assert "synthetic" not in CycleGAN(tiny_config(tmp_path), None).generator_losses(nd, nd)
