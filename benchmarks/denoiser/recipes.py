@@ -121,8 +121,12 @@ RECIPES["warm_lowpass_all_ema"] = [*RECIPES["lowpass_all_ema"], *constant_rate(4
 # Both fall back within 100 iterations (20 HU of liver noise, the input's) and climb to
 # the old plateau (34.2 dB / 14.6 HU at 500): the CycleGAN terms pull away from the warm
 # start. So its task stays in the loss (`lambda_synthetic`), at two weights.
-RECIPES["warm_synthetic_10_ema"] = [*RECIPES["warm_ema"], *constant_rate(30), "lambda_synthetic=10.0"]
-RECIPES["warm_synthetic_30_ema"] = [*RECIPES["warm_ema"], *constant_rate(30), "lambda_synthetic=30.0"]
+for weight in (10, 30):
+    RECIPES[f"warm_synthetic_{weight}_ema"] = [
+        *RECIPES["warm_ema"],
+        *constant_rate(30),
+        f"lambda_synthetic={weight}.0",
+    ]
 OUT = Path(__file__).parent / "results" / "recipes"
 
 
