@@ -115,6 +115,7 @@ class TrainConfig:
     warm_iters: int = 3000
     warm_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 40.0])
     warm_kernel_cutoff: list[float] = field(default_factory=lambda: [0.7, 1.3])
+    warm_ramp_exponent: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
     # --- bookkeeping
     log_every: int = 25

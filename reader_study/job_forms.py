@@ -67,6 +67,13 @@ class TrainingLaunchForm(forms.Form):
     perceptual = forms.BooleanField(
         required=False, initial=True, label="Perceptual loss (CT encoder)"
     )
+    warm_start_iters = forms.IntegerField(
+        min_value=0,
+        max_value=100_000,
+        initial=TrainingOptions.warm_start_iters,
+        label="Warm-start iterations",
+        help_text="Self-supervised start of the denoiser on the normal-dose cases (0: off).",
+    )
 
     OPTION_FIELDS = (
         "epochs",
@@ -77,6 +84,7 @@ class TrainingLaunchForm(forms.Form):
         "base_width",
         "val_slices",
         "perceptual",
+        "warm_start_iters",
     )
 
     def __init__(self, user, *args, **kwargs):

@@ -1,11 +1,12 @@
 // A small SVG line chart of training losses (per logged iteration) and validation PSNR
 // (per epoch, right axis). No chart library: a few lines of SVG are enough here.
 export interface HistoryEntry {
-  kind: "iteration" | "epoch";
-  epoch: number;
+  kind: "iteration" | "epoch" | "warm_start";
+  epoch?: number;
   iteration: number;
   losses?: Record<string, number>;
   metrics?: Record<string, number>;
+  rmse_hu?: number; // warm start: noise left on its synthetic task
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -37,7 +38,12 @@ export function drawTrainingChart(host: HTMLElement, history: HistoryEntry[], ke
   const epochs = history.filter((h) => h.kind === "epoch" && h.metrics && "psnr" in h.metrics!);
   host.replaceChildren();
   if (iterations.length === 0) {
-    host.textContent = "No losses logged yet.";
+    // The denoiser's warm start runs before the CycleGAN logs any loss.
+    const warm = history.filter((h) => h.kind === "warm_start").pop();
+    host.textContent = warm
+      ? `Warm start of the denoiser: iteration ${warm.iteration}, ` +
+        `${(warm.rmse_hu ?? 0).toFixed(1)} HU of synthetic noise left.`
+      : "No losses logged yet.";
     return;
   }
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", "aria-hidden": "true" });

@@ -39,6 +39,9 @@ class TrainingOptions:
     val_slices: int = 4
     val_dose: float = 0.25
     perceptual: bool = True
+    # Iterations of the denoiser's self-supervised warm start (denoiser.warmstart), whose
+    # task then stays in the loss; 0 trains the plain CycleGAN from the identity.
+    warm_start_iters: int = 3000
     seed: int = 1234
 
     LIMITS = {
@@ -50,6 +53,7 @@ class TrainingOptions:
         "base_width": (4, 128),
         "val_slices": (0, 64),
         "val_dose": (0.01, 0.9),
+        "warm_start_iters": (0, 100_000),
         "seed": (0, 2**31 - 1),
     }
 
@@ -85,6 +89,19 @@ def build_config(job: TrainingJob, options: TrainingOptions, version: str, out_d
 
     width = options.base_width
     perceptual = options.perceptual and encoder_weights().is_file()
+    # With a warm start, the shipped model's recipe (denoiser/configs/default.toml).
+    warm = options.warm_start_iters > 0
+    recipe = (
+        {
+            "warm_start_path": str(out_dir / "warm_start.pt"),
+            "warm_iters": options.warm_start_iters,
+            "lambda_synthetic": 30.0,
+            "lambda_adv": 3.0,
+            "ema_decay": 0.999,
+        }
+        if warm
+        else {}
+    )
     return TrainConfig(
         name=job.name,
         version=version,
@@ -104,6 +121,7 @@ def build_config(job: TrainingJob, options: TrainingOptions, version: str, out_d
         encoder_path=str(encoder_weights()),
         log_every=max(1, min(25, options.iters_per_epoch // 4)),
         checkpoint_every=max(1, min(250, options.iters_per_epoch)),
+        **recipe,
     )
 
 
@@ -163,15 +181,28 @@ def build_data(job: TrainingJob, options: TrainingOptions):
 
 
 class HistoryRecorder:
-    """Turns the trainer's progress events into TrainingJob.history and progress numbers."""
+    """Turns the trainer's progress events into TrainingJob.history and progress numbers.
 
-    def __init__(self, attempt: Attempt, history: list) -> None:
+    Progress counts the warm start's iterations first, then the CycleGAN's, as one run.
+    """
+
+    def __init__(self, attempt: Attempt, history: list, warm_iters: int = 0, total: int = 0):
         self.attempt = attempt
         self.history = list(history)
+        self.warm_iters = warm_iters
+        self.attempt.total = warm_iters + total
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
-        if kind == "iteration":
+        if kind == "warm_start":
+            self.history.append(
+                {
+                    "kind": "warm_start",
+                    "iteration": event["iteration"],
+                    "rmse_hu": round(float(event["rmse_hu"]), 3),
+                }
+            )
+        elif kind == "iteration":
             losses = {k: round(float(v), 5) for k, v in event["losses"].items() if k in LOSS_KEYS}
             self.history.append(
                 {
@@ -193,8 +224,10 @@ class HistoryRecorder:
                 }
             )
         if "total_iterations" in event:
-            self.attempt.done = int(event["iteration"])
-            self.attempt.total = int(event["total_iterations"])
+            warm = kind == "warm_start"
+            self.attempt.done = int(event["iteration"]) + (0 if warm else self.warm_iters)
+            if not warm:
+                self.attempt.total = self.warm_iters + int(event["total_iterations"])
         self.attempt.extra["history"] = self.history
         if kind == "epoch":
             self.attempt.beat()  # epochs are rare and the page waits for them: write now
@@ -212,6 +245,13 @@ def model_card(job: TrainingJob, options: TrainingOptions, counts: dict, best: d
             f"Trained on this platform by {job.owner.get_username()} (training job {job.pk}).",
             "Method: unpaired attention CycleGAN (U-Net generator with attention fusion, "
             "residual transformation, perceptual loss when the CT encoder weights are present).",
+            (
+                f"Warm start: {options.warm_start_iters} iterations denoising the normal-dose "
+                "cases with synthetic FBP noise added (self-supervised, no pairs), kept as a "
+                "loss term during the CycleGAN training."
+                if options.warm_start_iters
+                else "No warm start: the denoiser started as the identity."
+            ),
             f"Low-dose cases ({counts['ld_slices']} slices): {lows}.",
             f"Normal-dose cases ({counts['nd_slices']} slices for training): {normals}.",
             f"Validation: {counts['val_slices']} held-out normal-dose slices with simulated "
@@ -243,7 +283,15 @@ def run(attempt: Attempt) -> dict:
     version = registry.next_version(job.name)
     out_dir = out_dir_for(job)
     cfg = build_config(job, options, version, out_dir)
-    recorder = HistoryRecorder(attempt, job.history)  # a resumed run continues it
+    warm = cfg.warm_iters if cfg.warm_start_path else 0
+    total = cfg.epochs * cfg.iters_per_epoch
+    recorder = HistoryRecorder(attempt, job.history, warm, total)  # a resumed run continues it
+    if warm and not Path(cfg.warm_start_path).exists():
+        from denoiser.warmstart import pretrain_generator
+
+        if pretrain_generator(cfg, recorder, data, should_stop=recorder.should_stop) is None:
+            lifecycle.finish_cancelled(attempt)
+            return {"job": job.pk, "stopped": True}
     result = train(cfg, progress=recorder, should_stop=recorder.should_stop, data=data)
     if result.stopped:
         lifecycle.finish_cancelled(attempt)

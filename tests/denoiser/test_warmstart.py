@@ -41,14 +41,16 @@ def test_fbp_noise_has_its_sd_and_a_ramp_hann_spectrum() -> None:
     assert power[radius >= 0.5].max() < 0.01 * power.max()
 
 
-def test_a_smoother_kernel_moves_the_noise_to_lower_frequencies() -> None:
-    def mean_frequency(cutoff: float) -> float:
+def test_a_smoother_kernel_or_flatter_ramp_moves_the_noise_to_lower_frequencies() -> None:
+    def mean_frequency(cutoff: float, exponent: float = 1.0) -> float:
         gen = torch.Generator().manual_seed(1)
-        n = fbp_like_noise((32, 1, 64, 64), torch.ones(32), torch.full((32,), cutoff), gen)
+        full = torch.full((32,), 1.0)
+        n = fbp_like_noise((32, 1, 64, 64), full, cutoff * full, gen, exponent * full)
         radius, power = radial_power(n)
         return float((radius * power).sum() / power.sum())
 
     assert mean_frequency(0.7) < 0.85 * mean_frequency(1.3)
+    assert mean_frequency(1.0, 0.3) < 0.85 * mean_frequency(1.0, 1.0)
 
 
 def test_warm_start_learns_to_denoise_and_is_a_loadable_generator(tmp_path: Path) -> None:

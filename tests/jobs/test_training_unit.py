@@ -53,3 +53,47 @@ def test_validation_pairs_held_out_normal_dose_slices(job):
 def test_options_are_checked():
     with pytest.raises(ValueError, match="patch size must be between 16 and 512"):
         training.TrainingOptions.from_dict({"patch_size": 8})
+
+
+def test_the_shipped_recipe_with_its_warm_start_is_the_default(job, tmp_path):
+    options = training.TrainingOptions.from_dict({})
+    cfg = training.build_config(job, options, "1", tmp_path)
+    assert cfg.warm_start_path == str(tmp_path / "warm_start.pt") and cfg.warm_iters == 3000
+    assert (cfg.lambda_synthetic, cfg.lambda_adv, cfg.ema_decay) == (30.0, 3.0, 0.999)
+    off = training.build_config(
+        job, training.TrainingOptions.from_dict({"warm_start_iters": 0}), "1", tmp_path
+    )
+    assert off.warm_start_path == "" and off.lambda_synthetic == 0.0
+    with pytest.raises(ValueError, match="warm start iters must be between 0 and 100000"):
+        training.TrainingOptions.from_dict({"warm_start_iters": -1})
+
+
+def test_progress_counts_the_warm_start_then_the_cyclegan(job):
+    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
+    recorder = training.HistoryRecorder(attempt, [], warm_iters=4, total=6)
+    assert attempt.total == 10
+    recorder({"event": "warm_start", "iteration": 2, "total_iterations": 4, "rmse_hu": 20.0})
+    assert (attempt.done, attempt.total) == (2, 10)
+    losses = {"total": 1.0}
+    recorder(
+        {"event": "iteration", "epoch": 1, "iteration": 3, "total_iterations": 6, "losses": losses}
+    )
+    assert (attempt.done, attempt.total) == (7, 10)
+    assert [h["kind"] for h in recorder.history] == ["warm_start", "iteration"]
+
+
+def test_cancel_during_the_warm_start_registers_nothing(job, monkeypatch):
+    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
+    record = training.HistoryRecorder.__call__
+
+    def cancel_in_warm_start(self, event):
+        record(self, event)
+        if event["event"] == "warm_start" and event["iteration"] == 2:
+            lifecycle.cancel(job, by="rita")
+            self.attempt.beat()
+
+    monkeypatch.setattr(training.HistoryRecorder, "__call__", cancel_in_warm_start)
+    assert training.run(attempt) == {"job": job.pk, "stopped": True}
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED and job.result_model is None
+    assert not (training.out_dir_for(job) / "warm_start.pt").exists()

@@ -20,6 +20,7 @@ TINY_OPTIONS = {
     "base_width": 4,
     "val_slices": 2,
     "perceptual": False,
+    "warm_start_iters": 4,
 }
 
 
@@ -38,12 +39,15 @@ def test_training_job_registers_a_model_that_denoises_a_case(jobs_env, researche
     assert (model.name, model.version) == ("platform-model", "1")
     assert model.created_by == researcher and len(model.sha256) == 64
     assert "low-dose" in model.model_card and "normal-dose" in model.model_card
+    assert "Warm start: 4 iterations" in model.model_card
     epochs = [h for h in job.history if h["kind"] == "epoch"]
     iterations = [h for h in job.history if h["kind"] == "iteration"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert {"psnr", "ssim", "psnr_input"} <= set(epochs[-1]["metrics"])
     assert len(iterations) == 6 and "total" in iterations[0]["losses"]
-    assert (job.progress_done, job.progress_total) == (6, 6)
+    # Progress counts the 4 warm-start iterations, then the 6 of the CycleGAN.
+    assert (job.progress_done, job.progress_total) == (10, 10)
+    assert [h["iteration"] for h in job.history if h["kind"] == "warm_start"] == [1, 2, 3, 4]
     assert "psnr" in model.metrics
     assert denoise_job.state == JobState.SUCCEEDED, denoise_job.message
     assert denoised_series(low, model).get().num_instances == 8
