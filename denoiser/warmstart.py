@@ -118,9 +118,12 @@ def pretrain_generator(
         clean = sampler.sample(cfg.batch_size)
         n = len(clean)
         sd = _uniform(cfg.warm_noise_sd_hu, n, gen) / hu_per_unit
-        noise = fbp_like_noise(
-            tuple(clean.shape), sd, _uniform(cfg.warm_kernel_cutoff, n, gen), gen
-        )
+        cutoff = _uniform(cfg.warm_kernel_cutoff, n, gen)
+        # A fixed exponent takes no draw, so the shipped warm start (exponent 1) stays
+        # reproducible bit for bit from its config.
+        lo, hi = cfg.warm_ramp_exponent
+        p = torch.full((n,), lo) if lo == hi else _uniform(cfg.warm_ramp_exponent, n, gen)
+        noise = fbp_like_noise(tuple(clean.shape), sd, cutoff, gen, p)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
         loss = F.mse_loss(net(clean + noise), clean)
         opt.zero_grad(set_to_none=True)

@@ -121,3 +121,24 @@ def test_synthetic_term_trains_the_denoiser_on_noise_it_adds_to_nd(tmp_path: Pat
     assert gan.G_ld2nd.head.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in gan.G_nd2ld.parameters())
     assert "synthetic" not in CycleGAN(tiny_config(tmp_path), None).generator_losses(nd, nd)
+
+
+def test_warm_start_draws_the_ramp_exponent_from_its_range(tmp_path: Path, monkeypatch) -> None:
+    from denoiser import warmstart
+
+    seen: list[torch.Tensor] = []
+    real = warmstart.fbp_like_noise
+
+    def spy(shape, sd, cutoff, gen, ramp_exponent=None):
+        seen.append(ramp_exponent)
+        return real(shape, sd, cutoff, gen, ramp_exponent)
+
+    monkeypatch.setattr(warmstart, "fbp_like_noise", spy)
+    path = str(tmp_path / "warm.pt")
+    for bounds in ([0.3, 0.6], [1.0, 1.0]):
+        seen.clear()
+        cfg = tiny_config(tmp_path, warm_start_path=path, warm_iters=3, warm_ramp_exponent=bounds)
+        pretrain_generator(cfg, data=tiny_data())
+        drawn = torch.cat(seen)
+        assert len(seen) == 3 and bounds[0] <= drawn.min() and drawn.max() <= bounds[1]
+    assert torch.equal(drawn, torch.ones_like(drawn))
