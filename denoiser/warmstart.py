@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from denoiser import checkpoint as ckpt
 from denoiser.config import TrainConfig
 from denoiser.data import PatchSampler, TrainingData, load_training_data
+from denoiser.inference import pick_device
 from denoiser.networks import build_generator
 
 Progress = Callable[[dict[str, Any]], None]
@@ -108,7 +109,8 @@ def pretrain_generator(
     data = data if data is not None else load_training_data(cfg)
     sampler = PatchSampler(data.nd, cfg, np.random.default_rng(cfg.seed + 11))
     gen = torch.Generator().manual_seed(cfg.seed + 12)
-    net = build_generator(cfg.generator)
+    device = pick_device(cfg.device)
+    net = build_generator(cfg.generator).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     hu_per_unit = (cfg.hu_max - cfg.hu_min) / 2.0
     t0, losses = time.perf_counter(), []
@@ -123,9 +125,11 @@ def pretrain_generator(
         # reproducible bit for bit from its config.
         lo, hi = cfg.warm_ramp_exponent
         p = torch.full((n,), lo) if lo == hi else _uniform(cfg.warm_ramp_exponent, n, gen)
+        # Drawn on the CPU with its own generator, so the noise is the same on any device.
         noise = fbp_like_noise(tuple(clean.shape), sd, cutoff, gen, p)
+        noisy, clean = (clean + noise).to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
-        loss = F.mse_loss(net(clean + noise), clean)
+        loss = F.mse_loss(net(noisy), clean)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -141,15 +145,17 @@ def pretrain_generator(
                     "seconds": time.perf_counter() - t0,
                 }
             )
-    return _save(cfg, net, data, math.sqrt(float(np.mean(losses[-50:]))) * hu_per_unit)
+    return _save(cfg, net, data, math.sqrt(float(np.mean(losses[-50:]))) * hu_per_unit, device)
 
 
-def _save(cfg: TrainConfig, net: torch.nn.Module, data: TrainingData, rmse_hu: float) -> Path:
+def _save(
+    cfg: TrainConfig, net: torch.nn.Module, data: TrainingData, rmse_hu: float, device
+) -> Path:
     from denoiser.validation import validate
 
     net.eval()
     metrics: dict[str, Any] = {"final_rmse_hu": rmse_hu}
-    metrics.update(validate(net, data.val, cfg, torch.device("cpu")))
+    metrics.update(validate(net, data.val, cfg, device))
     payload = ckpt.make_payload(
         "generator",
         cfg.generator.to_dict(),
