@@ -3,8 +3,9 @@
 Started from the identity (zero head), the CycleGAN's denoiser spends 1000 to 3000
 iterations before it removes anything, and then learns a weak denoiser (about a third of
 the noise gone) that drifts back to more noise (``benchmarks/denoiser/results/recipes``).
-Trained with pairs, the same network reaches 38 dB in 2000 iterations: the architecture
-can denoise, the adversarial signal is what is weak.
+Trained with pairs, the same network reaches 36 dB in 1000 iterations and 39 dB in 4000
+(``benchmarks/denoiser/supervised_reference.py``): the architecture can denoise, the
+adversarial signal is what is weak.
 
 So before the CycleGAN starts, ``G_ld2nd`` learns to take synthetic CT noise off ND
 patches: input ND + noise, target ND. No LD image and no pair is used, only the ND domain
@@ -20,9 +21,9 @@ apodization ``W``, a Hann window reaching zero at ``cutoff`` x Nyquist). The cut
 drawn per patch from ``warm_kernel_cutoff`` so smooth and sharp kernels are both seen, and
 the SD from ``warm_noise_sd_hu`` (LD noise over ND noise at 10 % to 50 % of the dose).
 Measured CT noise has more low-frequency power than the ideal ramp (noise varies across
-the body with the attenuation along each ray, and the liver NPS of the simulator's own LD
-images is nearly flat from 0.1 to 0.25 cycles/mm); a denoiser that never saw it leaves it
-in place as blotches. So the ramp's exponent is drawn from ``warm_ramp_exponent`` too.
+the body with the attenuation along each ray), so ``warm_ramp_exponent`` can flatten the
+ramp per patch. The shipped warm start keeps 1: drawing it in [0.3, 1] changed neither the
+denoising nor the coarse texture left (``results/recipes/heldout.md``).
 """
 
 from __future__ import annotations
