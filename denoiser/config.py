@@ -80,6 +80,8 @@ class TrainConfig:
     # squared gradient of D at real patches (0: off). Unregularised GAN training need not
     # converge and circles around the equilibrium; the penalty makes D flat on the data,
     # so the generator is not chased by a discriminator that keeps finding new tells.
+    # Measured here (gamma 0.1 and 1): D stays at chance, since telling noise levels apart
+    # takes a D steep in its input (benchmarks/denoiser/results/recipes/heldout.md).
     r1_gamma: float = 0.0
     lambda_perceptual: float = 1.0  # replaced by calibration when perceptual_share > 0
     perceptual_share: float = 0.1  # target share of the initial generator loss (0: use lambda)
