@@ -101,6 +101,19 @@ class PatchSampler:
         return np.ascontiguousarray(patch)
 
 
+def nd_patches(
+    cfg: TrainConfig, data: TrainingData | None, stream: int
+) -> tuple[TrainingData, PatchSampler, torch.Generator]:
+    """The seeded set-up of a pretraining task on ND patches: threads, data (loaded when not
+    given), a patch sampler seeded ``seed + stream`` and a noise generator ``seed + stream + 1``
+    (each task its own stream, so one task's draws never shift another's)."""
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    data = data if data is not None else load_training_data(cfg)
+    sampler = PatchSampler(data.nd, cfg, np.random.default_rng(cfg.seed + stream))
+    return data, sampler, torch.Generator().manual_seed(cfg.seed + stream + 1)
+
+
 def _pad_min(img: np.ndarray, size: int) -> np.ndarray:
     """Slices smaller than a patch are padded with air so patches always fit."""
     h, w = img.shape

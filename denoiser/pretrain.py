@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from denoiser import checkpoint as ckpt
 from denoiser.config import TrainConfig
 from denoiser.cyclegan import _gaussian_blur
-from denoiser.data import PatchSampler, TrainingData, load_training_data
+from denoiser.data import TrainingData, nd_patches
 from denoiser.networks import CTAutoencoder
 
 
@@ -43,11 +43,7 @@ def pretrain_encoder(
     data: TrainingData | None = None,
 ) -> Path:
     """Train the CT autoencoder on ND patches; writes ``cfg.encoder_path`` and returns it."""
-    torch.set_num_threads(max(1, cfg.threads))
-    torch.manual_seed(cfg.seed)
-    data = data if data is not None else load_training_data(cfg)
-    sampler = PatchSampler(data.nd, cfg, np.random.default_rng(cfg.seed + 7))
-    gen = torch.Generator().manual_seed(cfg.seed + 8)
+    _data, sampler, gen = nd_patches(cfg, data, stream=7)
     net = CTAutoencoder(cfg.encoder)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.encoder_lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.encoder_iters, 1))

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from denoiser import checkpoint as ckpt
 from denoiser.config import TrainConfig
-from denoiser.data import PatchSampler, TrainingData, load_training_data
+from denoiser.data import TrainingData, nd_patches
 from denoiser.inference import pick_device
 from denoiser.networks import build_generator
 
@@ -105,11 +105,7 @@ def pretrain_generator(
     """
     if not cfg.warm_start_path:
         raise ValueError("warm_start_path is empty: set where the warm start is written")
-    torch.set_num_threads(max(1, cfg.threads))
-    torch.manual_seed(cfg.seed)
-    data = data if data is not None else load_training_data(cfg)
-    sampler = PatchSampler(data.nd, cfg, np.random.default_rng(cfg.seed + 11))
-    gen = torch.Generator().manual_seed(cfg.seed + 12)
+    data, sampler, gen = nd_patches(cfg, data, stream=11)
     device = pick_device(cfg.device)
     net = build_generator(cfg.generator).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
