@@ -60,7 +60,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         from denoiser.pretrain import pretrain_encoder
 
         pretrain_encoder(cfg, progress=_print_event)
-    wants_warm = args.pretrain_generator and cfg.warm_start_path
+    if args.force_generator and not args.pretrain_generator:
+        raise SystemExit("error: --force-generator needs --pretrain-generator")
+    if args.pretrain_generator and not cfg.warm_start_path:
+        raise SystemExit("error: --pretrain-generator needs warm_start_path in the config")
+    wants_warm = args.pretrain_generator
     if wants_warm and (args.force_generator or not Path(cfg.warm_start_path).exists()):
         from denoiser.warmstart import pretrain_generator
 

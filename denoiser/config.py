@@ -130,6 +130,17 @@ class TrainConfig:
     encoder_batch_size: int = 16
     encoder_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 60.0])
 
+    def __post_init__(self) -> None:
+        """Refuse values that would train silently wrong (no noise, NaN noise, no steps)."""
+        for name, low in (("warm_noise_sd_hu", 0.0), ("warm_kernel_cutoff", 1e-6)):
+            _check_range(name, getattr(self, name), low)
+        _check_range("warm_ramp_exponent", self.warm_ramp_exponent, 0.0)
+        if self.warm_iters < 1:
+            raise ValueError(f"warm_iters must be at least 1, not {self.warm_iters}")
+        for name in ("lambda_synthetic", "r1_gamma"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")
+
     def resolved_decay_start(self) -> int:
         return self.epochs // 2 if self.decay_start_epoch < 0 else self.decay_start_epoch
 
@@ -166,6 +177,19 @@ class TrainConfig:
 
     def save_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def _check_range(name: str, value: Any, low: float) -> None:
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) for v in value)
+        and low <= value[0] <= value[1]
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} must be two numbers [low, high] with {low:g} <= low <= high, not {value!r}"
+        )
 
 
 def _spec_from_dict(spec_cls: type, data: dict[str, Any], where: str) -> Any:

@@ -102,8 +102,6 @@ def _lowpass_l1(output: torch.Tensor, target: torch.Tensor, sigma: float) -> tor
 class CycleGAN(nn.Module):
     def __init__(self, cfg: TrainConfig, perceptual: FeatureExtractor | None) -> None:
         super().__init__()
-        if cfg.r1_gamma < 0:
-            raise ValueError(f"r1_gamma must be at least 0, not {cfg.r1_gamma}")
         self.cfg = cfg
         self.d_in = DiscInput(cfg.disc_input, cfg.disc_window_hu, (cfg.hu_min, cfg.hu_max))
         if cfg.discriminator.in_channels != self.d_in.channels:
@@ -249,9 +247,10 @@ class CycleGAN(nn.Module):
         """Pick lambda_perceptual so the perceptual terms take ``perceptual_share`` of the
         pixel + perceptual terms for a denoising-sized change.
 
-        At initialisation every generator is the identity, so the loss terms are all zero
-        and cannot be balanced directly; instead compare how the pixel L1 and the perceptual
-        loss score the same typical change: an LD patch against its 1-pixel Gaussian
+        At initialisation every generator is the identity (a warm-started denoiser is not,
+        but the balance is set for the identity all the same), so the loss terms are all
+        zero and cannot be balanced directly; instead compare how the pixel L1 and the
+        perceptual loss score the same typical change: an LD patch against its 1-pixel Gaussian
         smoothing. The cycle and identity terms are two L1s each; perceptual has four terms.
         """
         share = self.cfg.perceptual_share

@@ -109,7 +109,9 @@ def model_card(cfg: TrainConfig, metrics: dict[str, Any], iteration: int) -> dic
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, data: TrainingData | None = None) -> None:
+    def __init__(
+        self, cfg: TrainConfig, data: TrainingData | None = None, warm_start: bool = True
+    ) -> None:
         self.cfg = cfg
         torch.set_num_threads(max(1, cfg.threads))
         seed_everything(cfg.seed)
@@ -123,7 +125,7 @@ class Trainer:
             self.data.nd, cfg, np.random.default_rng(rng.integers(2**63))
         )
         self.model = CycleGAN(cfg, build_perceptual(cfg)).to(self.device)
-        if cfg.warm_start_path:
+        if cfg.warm_start_path and warm_start:  # not when resuming: last.pt has the weights
             load_warm_start(cfg, self.model.G_ld2nd)
         self.ema = WeightAverage(self.model.G_ld2nd, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.out = Path(cfg.out_dir)
@@ -355,7 +357,8 @@ def train(
     data: TrainingData | None = None,
 ) -> TrainResult:
     """Train (resuming from ``out_dir/last.pt`` when it exists and ``resume``)."""
-    trainer = Trainer(cfg, data)
-    if resume:
+    resuming = resume and (Path(cfg.out_dir) / "last.pt").exists()
+    trainer = Trainer(cfg, data, warm_start=not resuming)
+    if resuming:
         trainer.resume()
     return trainer.run(progress, should_stop)

@@ -79,16 +79,27 @@ def _uniform(bounds: list[float], n: int, gen: torch.Generator | None) -> torch.
     return lo + (hi - lo) * torch.rand(n, generator=gen)
 
 
+def synthetic_noise(
+    shape: tuple[int, ...], cfg: TrainConfig, gen: torch.Generator | None = None
+) -> torch.Tensor:
+    """FBP-like noise in the networks' unit space, drawn on the CPU from the warm-start
+    ranges (``gen``, or torch's global generator, which training checkpoints save), so a
+    run draws the same noise on any device and after a resume."""
+    n = shape[0]
+    sd = _uniform(cfg.warm_noise_sd_hu, n, gen) / ((cfg.hu_max - cfg.hu_min) / 2.0)
+    cutoff = _uniform(cfg.warm_kernel_cutoff, n, gen)
+    # A fixed exponent takes no draw, so the shipped model (exponent 1) stays reproducible
+    # bit for bit from its config.
+    lo, hi = cfg.warm_ramp_exponent
+    p = torch.full((n,), float(lo)) if lo == hi else _uniform(cfg.warm_ramp_exponent, n, gen)
+    return fbp_like_noise(shape, sd, cutoff, gen, p)
+
+
 def add_synthetic_noise(
     clean: torch.Tensor, cfg: TrainConfig, gen: torch.Generator | None = None
 ) -> torch.Tensor:
-    """``clean`` (networks' unit space) plus FBP-like noise drawn from the warm-start ranges."""
-    n = len(clean)
-    sd = _uniform(cfg.warm_noise_sd_hu, n, gen) / ((cfg.hu_max - cfg.hu_min) / 2.0)
-    cutoff = _uniform(cfg.warm_kernel_cutoff, n, gen)
-    return clean + fbp_like_noise(
-        tuple(clean.shape), sd.to(clean.device), cutoff.to(clean.device), gen
-    )
+    """``clean`` (networks' unit space, any device) plus :func:`synthetic_noise`."""
+    return clean + synthetic_noise(tuple(clean.shape), cfg, gen).to(clean.device)
 
 
 def pretrain_generator(
@@ -115,16 +126,7 @@ def pretrain_generator(
         if should_stop and should_stop():
             return None
         clean = sampler.sample(cfg.batch_size)
-        n = len(clean)
-        sd = _uniform(cfg.warm_noise_sd_hu, n, gen) / hu_per_unit
-        cutoff = _uniform(cfg.warm_kernel_cutoff, n, gen)
-        # A fixed exponent takes no draw, so the shipped warm start (exponent 1) stays
-        # reproducible bit for bit from its config.
-        lo, hi = cfg.warm_ramp_exponent
-        p = torch.full((n,), lo) if lo == hi else _uniform(cfg.warm_ramp_exponent, n, gen)
-        # Drawn on the CPU with its own generator, so the noise is the same on any device.
-        noise = fbp_like_noise(tuple(clean.shape), sd, cutoff, gen, p)
-        noisy, clean = (clean + noise).to(device), clean.to(device)
+        noisy, clean = add_synthetic_noise(clean, cfg, gen).to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
         loss = F.mse_loss(net(noisy), clean)
         opt.zero_grad(set_to_none=True)

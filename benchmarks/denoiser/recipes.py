@@ -129,8 +129,8 @@ for weight in (10, 30):
     ]
 # Weight 30 holds 37 dB on validation (10 HU) but its liver NPS peaks at half ND's: the LD
 # noise below 0.1 cycles/mm stays. The warm start never saw such noise (pure ramp), so
-# here the ramp exponent is drawn from [0.3, 1] (more low-frequency noise). (As run, only
-# the synthetic loss term drew it: the warm start ignored the option until a later fix.)
+# here the ramp exponent is drawn from [0.3, 1] (more low-frequency noise). (As run, both
+# stages ignored the option, a bug fixed since: the recorded row is a rerun of weight 30.)
 RECIPES["warm_lf_synthetic_30_ema"] = [
     *RECIPES["warm_synthetic_30_ema"],
     'warm_start_path="denoiser/runs/warm-lf/generator.pt"',

@@ -275,7 +275,8 @@ def run(attempt: Attempt) -> dict:
     job = TrainingJob.objects.select_related("owner").get(pk=attempt.job.pk)
     attempt.job = job
     try:
-        options = TrainingOptions.from_dict(job.options)
+        # Jobs stored before the warm start existed keep the recipe they started with.
+        options = TrainingOptions.from_dict({"warm_start_iters": 0, **job.options})
     except (TypeError, ValueError) as exc:
         raise JobInputError(str(exc)) from exc
     data, counts = build_data(job, options)
@@ -286,9 +287,12 @@ def run(attempt: Attempt) -> dict:
     warm = cfg.warm_iters if cfg.warm_start_path else 0
     total = cfg.epochs * cfg.iters_per_epoch
     recorder = HistoryRecorder(attempt, job.history, warm, total)  # a resumed run continues it
-    if warm and not Path(cfg.warm_start_path).exists():
+    started = (out_dir / "last.pt").exists()  # a resumed run has the weights in last.pt
+    if warm and not started and not Path(cfg.warm_start_path).exists():
         from denoiser.warmstart import pretrain_generator
 
+        # A warm start cut short by a crash starts again: drop its earlier history.
+        recorder.history = [h for h in recorder.history if h.get("kind") != "warm_start"]
         if pretrain_generator(cfg, recorder, data, should_stop=recorder.should_stop) is None:
             lifecycle.finish_cancelled(attempt)
             return {"job": job.pk, "stopped": True}

@@ -101,3 +101,11 @@ def test_evaluate_is_delegated_with_its_options(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(evaluate, "main", lambda argv: seen.append(list(argv)) or 0)
     assert main(["evaluate", "--checkpoint", "x.pt", "--n-slices", "2"]) == 0
     assert seen == [["--checkpoint", "x.pt", "--n-slices", "2"]]
+
+
+def test_warm_start_flags_that_would_do_nothing_are_refused(tmp_path: Path) -> None:
+    base = ["train", "--config", "denoiser/configs/default.toml"]
+    with pytest.raises(SystemExit, match="--force-generator needs --pretrain-generator"):
+        main([*base, "--force-generator"])
+    with pytest.raises(SystemExit, match="needs warm_start_path"):
+        main([*base, "--pretrain-generator", "--set", 'warm_start_path=""'])

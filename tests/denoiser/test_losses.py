@@ -185,6 +185,5 @@ def test_r1_penalty_flattens_the_discriminator_at_real_patches() -> None:
 
 
 def test_a_negative_r1_gamma_is_refused() -> None:
-    cfg = replace(tiny_gan().cfg, r1_gamma=-1.0)
     with pytest.raises(ValueError, match="r1_gamma must be at least 0"):
-        CycleGAN(cfg, None)
+        replace(tiny_gan().cfg, r1_gamma=-1.0)

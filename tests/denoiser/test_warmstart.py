@@ -139,6 +139,43 @@ def test_warm_start_draws_the_ramp_exponent_from_its_range(tmp_path: Path, monke
         seen.clear()
         cfg = tiny_config(tmp_path, warm_start_path=path, warm_iters=3, warm_ramp_exponent=bounds)
         pretrain_generator(cfg, data=tiny_data())
+        # The CycleGAN's synthetic term draws the same way.
+        warmstart.add_synthetic_noise(torch.zeros(2, 1, 16, 16), cfg)
         drawn = torch.cat(seen)
-        assert len(seen) == 3 and bounds[0] <= drawn.min() and drawn.max() <= bounds[1]
+        assert len(seen) == 4 and bounds[0] <= drawn.min() and drawn.max() <= bounds[1]
+        assert len(set(drawn.tolist())) > 1 or bounds[0] == bounds[1]
     assert torch.equal(drawn, torch.ones_like(drawn))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("warm_kernel_cutoff", [0.0, 1.0], "warm_kernel_cutoff must be two numbers"),
+        ("warm_ramp_exponent", [-0.5, 1.0], "warm_ramp_exponent must be two numbers"),
+        ("warm_noise_sd_hu", 20.0, "warm_noise_sd_hu must be two numbers"),
+        ("warm_noise_sd_hu", [40.0, 5.0], "low <= high"),
+        ("warm_iters", 0, "warm_iters must be at least 1"),
+        ("lambda_synthetic", -1.0, "lambda_synthetic must be at least 0"),
+    ],
+)
+def test_warm_start_options_that_would_train_silently_wrong_are_refused(option, value, message):
+    from denoiser.config import TrainConfig
+
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict({option: value})
+
+
+def test_a_resumed_run_needs_no_warm_start_file(tmp_path: Path) -> None:
+    from denoiser.train import train
+
+    data = tiny_data()
+    path = tmp_path / "warm.pt"
+    cfg = tiny_config(tmp_path, warm_start_path=str(path), warm_iters=2, epochs=1)
+    pretrain_generator(cfg, data=data)
+    first = train(cfg, data=data)
+    path.unlink()  # e.g. cleaned up: the run's own last.pt holds the weights now
+    cfg.epochs = 2
+    again = train(cfg, data=data)
+    assert (first.iterations, again.iterations) == (3, 6)
+    with pytest.raises(FileNotFoundError):
+        train(cfg, data=data, resume=False)

@@ -97,3 +97,45 @@ def test_cancel_during_the_warm_start_registers_nothing(job, monkeypatch):
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED and job.result_model is None
     assert not (training.out_dir_for(job) / "warm_start.pt").exists()
+
+
+def test_a_job_stored_before_the_warm_start_keeps_its_recipe(job, monkeypatch):
+    job.options = {k: v for k, v in job.options.items() if k != "warm_start_iters"}
+    job.save(update_fields=["options"])
+    seen = []
+    monkeypatch.setattr(training, "build_config", _spy(training.build_config, seen))
+    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
+    training.run(attempt)
+    assert seen[0].warm_start_path == "" and seen[0].lambda_synthetic == 0.0
+    job.refresh_from_db()
+    assert "No warm start" in job.result_model.model_card
+
+
+def test_a_resumed_job_does_not_redo_its_warm_start(job, monkeypatch):
+    from denoiser import warmstart
+
+    out = training.out_dir_for(job)
+    out.mkdir(parents=True)
+    options = training.TrainingOptions.from_dict(job.options)
+    cfg = training.build_config(job, options, "1", out)
+    data, _ = training.build_data(job, options)
+    warmstart.pretrain_generator(cfg, data=data)
+    from denoiser.train import Trainer
+
+    Trainer(cfg, data=data).save_last()  # what an earlier attempt left
+    (out / "warm_start.pt").unlink()
+    monkeypatch.setattr(warmstart, "pretrain_generator", _fail)
+    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
+    assert training.run(attempt)["model"]
+
+
+def _spy(func, seen):
+    def wrapper(*args, **kwargs):
+        seen.append(func(*args, **kwargs))
+        return seen[-1]
+
+    return wrapper
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("the warm start ran again")
