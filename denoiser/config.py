@@ -114,6 +114,12 @@ class TrainConfig:
     # The warm start's task kept as a loss term during CycleGAN training (0: off): L1 of
     # G_ld2nd(ND + synthetic FBP noise) against ND, with the noise drawn as for the warm start.
     lambda_synthetic: float = 0.0
+    # Noise texture (0: off): L1 between the log power spectra, averaged over the batch, of
+    # denoised LD and of real ND patches, band-passed (reading window minus its Gaussian blur
+    # of `texture_sigma` pixels). A batch statistic, so it needs no pairs; it asks for ND's
+    # noise spectrum, coarse part included, which no pixel term does.
+    lambda_texture: float = 0.0
+    texture_sigma: float = 8.0
     warm_iters: int = 3000
     warm_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 40.0])
     warm_kernel_cutoff: list[float] = field(default_factory=lambda: [0.7, 1.3])
@@ -137,7 +143,7 @@ class TrainConfig:
         _check_range("warm_ramp_exponent", self.warm_ramp_exponent, 0.0)
         if self.warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, not {self.warm_iters}")
-        for name in ("lambda_synthetic", "r1_gamma"):
+        for name in ("lambda_synthetic", "lambda_texture", "r1_gamma"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")
 

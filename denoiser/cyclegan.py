@@ -80,12 +80,16 @@ class DiscInput(nn.Module):
     def channels(self) -> int:
         return 2 if self.mode == "window+highpass" else 1
 
+    def windowed(self, x: torch.Tensor) -> torch.Tensor:
+        """The reading window mapped to [-1, 1]."""
+        lo, hi = self.window
+        hu = unit_to_hu(x, *self.hu_range).clamp(lo, hi)
+        return (hu - lo) * (2.0 / (hi - lo)) - 1.0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "raw":
             return x
-        lo, hi = self.window
-        hu = unit_to_hu(x, *self.hu_range).clamp(lo, hi)
-        w = (hu - lo) * (2.0 / (hi - lo)) - 1.0
+        w = self.windowed(x)
         if self.mode == "window":
             return w
         high = (w - _gaussian_blur(w, self.HIGHPASS_SIGMA)) * self.HIGHPASS_GAIN
@@ -141,6 +145,8 @@ class CycleGAN(nn.Module):
             # The warm start's task (denoiser.warmstart): its noise, unlike G_nd2ld's, is new.
             noisy = add_synthetic_noise(nd, cfg)
             terms["synthetic"] = losses.cycle_loss(self.G_ld2nd(noisy), nd)
+        if cfg.lambda_texture > 0:
+            terms["texture"] = self._texture(fake_nd, nd)
         if self.perceptual is not None and self.lambda_perceptual > 0:
             p = self.perceptual
             terms["perceptual"] = (
@@ -163,6 +169,16 @@ class CycleGAN(nn.Module):
     def _nd_identity(self, same_nd: torch.Tensor, nd: torch.Tensor) -> torch.Tensor:
         return _lowpass_l1(same_nd, nd, self.cfg.identity_lowpass_sigma)
 
+    def _texture(self, fake_nd: torch.Tensor, nd: torch.Tensor) -> torch.Tensor:
+        """L1 of the log batch-mean power spectra of the band-passed reading window."""
+
+        def spectrum(x: torch.Tensor) -> torch.Tensor:
+            w = self.d_in.windowed(x)
+            band = w - _gaussian_blur(w, self.cfg.texture_sigma)
+            return torch.fft.rfft2(band).abs().pow(2).mean(0) + 1e-8
+
+        return (spectrum(fake_nd).log() - spectrum(nd).detach().log()).abs().mean()
+
     def _cross_perceptual(self, translated: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         sigma = self.cfg.perceptual_lowpass_sigma
         if sigma > 0:
@@ -176,6 +192,7 @@ class CycleGAN(nn.Module):
             "identity": self.cfg.lambda_identity,
             "perceptual": self.lambda_perceptual,
             "synthetic": self.cfg.lambda_synthetic,
+            "texture": self.cfg.lambda_texture,
         }
 
     def discriminator_losses(self, ld: torch.Tensor, nd: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -138,6 +138,13 @@ RECIPES["warm_lf_synthetic_30_ema"] = [
 ]
 # The discriminator is what asks for ND's texture: three times its weight.
 RECIPES["warm_synthetic_30_adv3_ema"] = [*RECIPES["warm_synthetic_30_ema"], "lambda_adv=3.0"]
+# Every warm recipe keeps the LD noise below 0.1 cycles/mm (NPS peak half of ND's): ask for
+# ND's noise spectrum directly (`lambda_texture`, a batch statistic, no pairs).
+RECIPES["warm_synthetic_30_adv3_texture_ema"] = [
+    *RECIPES["warm_synthetic_30_adv3_ema"],
+    *constant_rate(10),
+    "lambda_texture=1.0",
+]
 OUT = Path(__file__).parent / "results" / "recipes"
 
 

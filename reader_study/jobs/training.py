@@ -23,7 +23,7 @@ from reader_study.jobs.lifecycle import Attempt
 from reader_study.models import Case, TrainingJob
 
 log = logging.getLogger(__name__)
-LOSS_KEYS = ("total", "adv", "cycle", "identity", "perceptual", "synthetic", "D_total")
+LOSS_KEYS = ("total", "adv", "cycle", "identity", "perceptual", "synthetic", "texture", "D_total")
 
 
 @dataclass

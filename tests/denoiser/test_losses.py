@@ -187,3 +187,25 @@ def test_r1_penalty_flattens_the_discriminator_at_real_patches() -> None:
 def test_a_negative_r1_gamma_is_refused() -> None:
     with pytest.raises(ValueError, match="r1_gamma must be at least 0"):
         replace(tiny_gan().cfg, r1_gamma=-1.0)
+
+
+def test_texture_term_asks_for_the_nd_noise_spectrum() -> None:
+    """Zero for the same noise texture; large for a denoised (smoothed) batch, whatever the
+    pixels; its gradient reaches the denoiser only."""
+    gan = tiny_gan()
+    gan.cfg.lambda_texture, gan.cfg.texture_sigma = 1.0, 3.0
+    g = torch.Generator().manual_seed(7)
+    nd = hu_to_unit(40.0 + 12.0 * torch.randn(4, 1, 32, 32, generator=g), -1024.0, 3072.0)
+    other_nd = hu_to_unit(40.0 + 12.0 * torch.randn(4, 1, 32, 32, generator=g), -1024.0, 3072.0)
+    smooth = hu_to_unit(torch.full((4, 1, 32, 32), 40.0), -1024.0, 3072.0) + 0.3 * (
+        other_nd - other_nd.mean()
+    )
+    same = gan._texture(other_nd, nd).item()
+    # Same texture: only the sampling noise of a 4-patch spectrum; 0.3x the noise: log(0.09).
+    assert same < 1.0 and gan._texture(smooth, nd).item() > 2.0
+    terms = gan.generator_losses(nd, nd)
+    assert "texture" in terms and gan.loss_weights()["texture"] == 1.0
+    gan.zero_grad()
+    terms["texture"].backward()
+    assert gan.G_ld2nd.head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in gan.G_nd2ld.parameters())
