@@ -139,7 +139,8 @@ RECIPES["warm_lf_synthetic_30_ema"] = [
 # The discriminator is what asks for ND's texture: three times its weight.
 RECIPES["warm_synthetic_30_adv3_ema"] = [*RECIPES["warm_synthetic_30_ema"], "lambda_adv=3.0"]
 # Every warm recipe keeps the LD noise below 0.1 cycles/mm (NPS peak half of ND's): ask for
-# ND's noise spectrum directly (`lambda_texture`, a batch statistic, no pairs).
+# ND's noise spectrum directly (`lambda_texture`, a batch statistic, no pairs). Held out: NPS
+# peak 0.100 -> 0.110 c/mm, but 35.74 dB and 11.8 HU (results/recipes/heldout.md).
 RECIPES["warm_synthetic_30_adv3_texture_ema"] = [
     *RECIPES["warm_synthetic_30_adv3_ema"],
     *constant_rate(10),
