@@ -22,18 +22,23 @@ def job(fake_broker, researcher, settings, tmp_path):
     return launch_training(researcher, "unit", TINY_OPTIONS, [low], [normal])
 
 
-def test_cancel_stops_training_at_the_next_iteration_and_registers_nothing(job, monkeypatch):
+def run_cancelled_at(job, monkeypatch, kind: str, iteration: int) -> dict:
+    """Runs the job, pressing Cancel when the progress event (kind, iteration) arrives."""
     attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
     record = training.HistoryRecorder.__call__
 
-    def cancel_after_first_iteration(self, event):
+    def cancel_at(self, event):
         record(self, event)
-        if event["event"] == "iteration" and event["iteration"] == 1:
+        if event["event"] == kind and event["iteration"] == iteration:
             lifecycle.cancel(job, by="rita")  # what the Cancel button does
             self.attempt.beat()  # the heartbeat thread notices within a second
 
-    monkeypatch.setattr(training.HistoryRecorder, "__call__", cancel_after_first_iteration)
-    assert training.run(attempt) == {"job": job.pk, "stopped": True}
+    monkeypatch.setattr(training.HistoryRecorder, "__call__", cancel_at)
+    return training.run(attempt)
+
+
+def test_cancel_stops_training_at_the_next_iteration_and_registers_nothing(job, monkeypatch):
+    assert run_cancelled_at(job, monkeypatch, "iteration", 1) == {"job": job.pk, "stopped": True}
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED and job.result_model is None
     assert not DenoiserModel.objects.filter(name="unit").exists()
@@ -83,17 +88,7 @@ def test_progress_counts_the_warm_start_then_the_cyclegan(job):
 
 
 def test_cancel_during_the_warm_start_registers_nothing(job, monkeypatch):
-    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
-    record = training.HistoryRecorder.__call__
-
-    def cancel_in_warm_start(self, event):
-        record(self, event)
-        if event["event"] == "warm_start" and event["iteration"] == 2:
-            lifecycle.cancel(job, by="rita")
-            self.attempt.beat()
-
-    monkeypatch.setattr(training.HistoryRecorder, "__call__", cancel_in_warm_start)
-    assert training.run(attempt) == {"job": job.pk, "stopped": True}
+    assert run_cancelled_at(job, monkeypatch, "warm_start", 2) == {"job": job.pk, "stopped": True}
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED and job.result_model is None
     assert not (training.out_dir_for(job) / "warm_start.pt").exists()
