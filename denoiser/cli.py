@@ -64,8 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit("error: --force-generator needs --pretrain-generator")
     if args.pretrain_generator and not cfg.warm_start_path:
         raise SystemExit("error: --pretrain-generator needs warm_start_path in the config")
-    wants_warm = args.pretrain_generator
-    if wants_warm and (args.force_generator or not Path(cfg.warm_start_path).exists()):
+    if args.pretrain_generator and (args.force_generator or not Path(cfg.warm_start_path).exists()):
         from denoiser.warmstart import pretrain_generator
 
         pretrain_generator(cfg, progress=_print_event)

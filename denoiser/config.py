@@ -114,12 +114,14 @@ class TrainConfig:
     # The warm start's task kept as a loss term during CycleGAN training (0: off): L1 of
     # G_ld2nd(ND + synthetic FBP noise) against ND, with the noise drawn as for the warm start.
     lambda_synthetic: float = 0.0
+    # --- noise texture term
     # Noise texture (0: off): L1 between the log power spectra, averaged over the batch, of
     # denoised LD and of real ND patches, band-passed (reading window minus its Gaussian blur
     # of `texture_sigma` pixels). A batch statistic, so it needs no pairs; it asks for ND's
     # noise spectrum, coarse part included, which no pixel term does.
     lambda_texture: float = 0.0
     texture_sigma: float = 8.0
+    # --- the warm start's own training (denoiser.warmstart.pretrain_generator)
     warm_iters: int = 3000
     warm_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 40.0])
     warm_kernel_cutoff: list[float] = field(default_factory=lambda: [0.7, 1.3])
@@ -138,11 +140,17 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse values that would train silently wrong (no noise, NaN noise, no steps)."""
-        for name, low in (("warm_noise_sd_hu", 0.0), ("warm_kernel_cutoff", 1e-6)):
+        ranges = (
+            ("warm_noise_sd_hu", 0.0),
+            ("warm_kernel_cutoff", 1e-6),
+            ("warm_ramp_exponent", 0.0),
+        )
+        for name, low in ranges:
             _check_range(name, getattr(self, name), low)
-        _check_range("warm_ramp_exponent", self.warm_ramp_exponent, 0.0)
         if self.warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, not {self.warm_iters}")
+        if self.texture_sigma <= 0:
+            raise ValueError(f"texture_sigma must be above 0 pixels, not {self.texture_sigma}")
         for name in ("lambda_synthetic", "lambda_texture", "r1_gamma"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")

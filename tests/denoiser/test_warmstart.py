@@ -155,6 +155,7 @@ def test_warm_start_draws_the_ramp_exponent_from_its_range(tmp_path: Path, monke
         ("warm_noise_sd_hu", 20.0, "warm_noise_sd_hu must be two numbers"),
         ("warm_noise_sd_hu", [40.0, 5.0], "low <= high"),
         ("warm_iters", 0, "warm_iters must be at least 1"),
+        ("texture_sigma", 0.0, "texture_sigma must be above 0"),
         ("lambda_synthetic", -1.0, "lambda_synthetic must be at least 0"),
     ],
 )
