@@ -65,12 +65,14 @@ class Denoiser:
         max_tile_pixels: int = MAX_TILE_PIXELS,
         path: Path | None = None,
         channels_last: bool = True,
+        amp: bool = True,
     ) -> None:
         self.device = pick_device(str(device) if device is not None else None)
         self.net = net.eval().to(self.device)
-        self.channels_last = channels_last and self.device.type == "cpu"
+        self.channels_last = channels_last and self.device.type in ("cpu", "cuda")
         if self.channels_last:
-            # NHWC lets oneDNN pick its fastest convolution kernels on CPU.
+            # NHWC lets oneDNN (CPU) and cuDNN's tensor-core kernels (CUDA, bf16) pick their
+            # fastest convolutions (benchmarks/denoiser/results/speed_gpu.md).
             self.net = self.net.to(memory_format=torch.channels_last)
         self.name = name
         self.version = version
@@ -80,6 +82,7 @@ class Denoiser:
         self.batch_size = batch_size or (16 if self.device.type == "cuda" else 4)
         self.max_tile_pixels = max_tile_pixels
         self.path = path
+        self.amp = amp  # bf16 (fp16 where bf16 is missing) on GPUs; False: fp32 everywhere
 
     @classmethod
     def load(
@@ -89,6 +92,8 @@ class Denoiser:
         device: str | torch.device | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
+        channels_last: bool = True,
+        amp: bool = True,
     ) -> Denoiser:
         """Load and verify a checkpoint (None: the shipped default); raises CheckpointError.
 
@@ -120,6 +125,8 @@ class Denoiser:
             device=device,
             batch_size=batch_size,
             path=path,
+            channels_last=channels_last,
+            amp=amp,
         )
 
     def __repr__(self) -> str:
@@ -139,30 +146,38 @@ class Denoiser:
         if vol.size == 0:
             raise ValueError(f"empty volume {vol.shape}")
         vol = vol.astype(np.float32, copy=False)
-        if not np.isfinite(vol).all():
+        # min and max propagate NaN and show infinities: two passes instead of a third.
+        value_range = (float(vol.min()), float(vol.max()))
+        if not all(np.isfinite(value_range)):
             raise ValueError("volume contains NaN or infinite values")
         stack = vol[None] if vol.ndim == 2 else vol
         out = np.empty_like(stack)
         bs = batch_size or self.batch_size
         n = len(stack)
         for start in range(0, n, bs):
-            out[start : start + bs] = self._denoise_slices(stack[start : start + bs])
+            out[start : start + bs] = self._denoise_slices(stack[start : start + bs], value_range)
             if progress:
                 progress(min(start + bs, n), n)
-        out = self._keep_input_rules(stack, out)
         return out[0] if vol.ndim == 2 else out
 
     # ---- internals -----------------------------------------------------------------------
-    def _denoise_slices(self, slices: np.ndarray) -> np.ndarray:
+    def _denoise_slices(self, slices: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+        """One batch, HU in and out; the conversions run on the network's device, so a GPU
+        worker's CPU only copies (it would otherwise cap throughput well below the GPU's)."""
         lo, hi = self.hu_window
-        x = torch.from_numpy(hu_to_unit(slices, lo, hi))[:, None]
+        src = torch.from_numpy(np.ascontiguousarray(slices)).to(self.device)[:, None]
+        x = hu_to_unit(src, lo, hi)
         if slices.shape[-2] * slices.shape[-1] > self.max_tile_pixels:
             y = torch.cat([self._tiled(x[i : i + 1]) for i in range(len(x))])
         else:
             y = self._forward(x)
-        return unit_to_hu(y[:, 0].numpy(), lo, hi).astype(np.float32)
+        out = self._keep_input_rules(src, unit_to_hu(y.float(), lo, hi), value_range)
+        return out[:, 0].cpu().numpy()
 
-    def _autocast(self):
+    def autocast(self):
+        """The precision context of inference: bf16 autocast on CUDA unless amp is off."""
+        if not self.amp:
+            return nullcontext()
         if self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             return torch.autocast("cuda", dtype=dtype)
@@ -171,12 +186,12 @@ class Denoiser:
         return nullcontext()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device)
+        """Network output in unit space, float32, contiguous, on the device."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self.autocast():
             y = self.net(x)
-        return y.float().cpu().contiguous()
+        return y.float().contiguous()
 
     def _tiled(self, x: torch.Tensor) -> torch.Tensor:
         """One slice as overlapping tiles; each keeps only its interior.
@@ -200,11 +215,13 @@ class Denoiser:
                 out[..., top:bt, left:bl] = y[..., top - t0 : bt - t0, left - l0 : bl - l0]
         return out
 
-    def _keep_input_rules(self, src: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def _keep_input_rules(
+        self, src: torch.Tensor, out: torch.Tensor, value_range: tuple[float, float]
+    ) -> torch.Tensor:
+        """Pixels outside the HU window pass unchanged; nothing leaves the volume's range."""
         lo, hi = self.hu_window
-        outside = (src < lo) | (src > hi)
-        out = np.where(outside, src, out)
-        return np.clip(out, src.min(), src.max()).astype(np.float32, copy=False)
+        out = torch.where((src < lo) | (src > hi), src, out)
+        return out.clamp_(*value_range)
 
 
 def apply_generator(

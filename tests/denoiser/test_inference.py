@@ -71,12 +71,32 @@ def test_progress_reports_every_batch(model: Denoiser) -> None:
     assert seen == [(2, 5), (4, 5), (5, 5)]
 
 
+def test_strided_views_and_batches_agree(model: Denoiser) -> None:
+    # A flipped view has negative strides, which torch cannot wrap without a copy.
+    vol = volume((3, 24, 20), seed=3)
+    flipped = model.denoise(vol[:, ::-1, ::2], batch_size=2)
+    assert np.array_equal(flipped, model.denoise(vol[:, ::-1, ::2].copy(), batch_size=3))
+
+
+def test_output_never_leaves_the_volume_range(model: Denoiser) -> None:
+    # The range is the whole volume's, not each batch's: a dark slice may not be clipped
+    # at its own maximum when another slice of the series is brighter.
+    vol = volume((4, 16, 16), seed=4)
+    vol[1] = 500.0
+    out = model.denoise(vol, batch_size=1)
+    assert out.min() >= vol.min() and out.max() <= vol.max()
+    assert out[0].max() > vol[0].max() or out[0].min() < vol[0].min()
+
+
 def test_bad_input_is_rejected(model: Denoiser) -> None:
     with pytest.raises(ValueError, match="expected"):
         model.denoise(np.zeros((2, 2, 2, 2), np.float32))
     bad = volume((8, 8))
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
+        model.denoise(bad)
+    bad[0, 0] = -np.inf
+    with pytest.raises(ValueError, match="infinite"):
         model.denoise(bad)
 
 
