@@ -131,6 +131,9 @@ class TrainConfig:
     log_every: int = 25
     checkpoint_every: int = 250  # iterations between "last.pt" saves (resume points)
     best_metric: str = "psnr"  # validation metric (higher is better) that picks best.pt
+    # Every this many epochs, also keep the validated generator as snapshots/epoch_NNNN.pt
+    # (fp16, ~2.5 MB each; 0: off), to compare texture and sharpness along a long run.
+    snapshot_every_epochs: int = 0
 
     # --- perceptual encoder pretraining (pretrain-encoder)
     encoder_iters: int = 3000

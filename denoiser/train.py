@@ -195,7 +195,7 @@ class Trainer:
         m.pool_ld.rng.setstate((3, tuple(s["pool_rng"][1]), None))
         return True
 
-    def export_best(self, metrics: dict[str, Any]) -> Path:
+    def export_generator(self, metrics: dict[str, Any], path: Path, half: bool = False) -> Path:
         payload = ckpt.make_payload(
             "generator",
             self.cfg.generator.to_dict(),
@@ -203,8 +203,9 @@ class Trainer:
             config=self.cfg.to_dict(),
             metrics=metrics,
             model_card=model_card(self.cfg, metrics, self.iteration),
+            half=half,
         )
-        return ckpt.save_checkpoint(payload, self.out / "best.pt")
+        return ckpt.save_checkpoint(payload, path)
 
     def denoiser(self) -> torch.nn.Module:
         """The LD->ND generator that is validated and exported: the average when kept."""
@@ -297,7 +298,13 @@ class Trainer:
         is_best = bool(metrics) and metrics.get(key, -np.inf) > self.best.get(key, -np.inf)
         if is_best or not self.best:
             self.best = {**metrics, "epoch": epoch, "iteration": self.iteration}
-            self.export_best(self.best)
+            self.export_generator(self.best, self.out / "best.pt")
+        every = self.cfg.snapshot_every_epochs
+        if every > 0 and epoch % every == 0:
+            tagged = {**metrics, "epoch": epoch, "iteration": self.iteration}
+            path = self.out / "snapshots" / f"epoch_{epoch:04d}.pt"
+            path.parent.mkdir(exist_ok=True)
+            self.export_generator(tagged, path, half=True)
         self.history.append({"epoch": epoch, "iteration": self.iteration, **metrics})
         _append_csv(self.out / "metrics.csv", self.history[-1])
         self.save_last()

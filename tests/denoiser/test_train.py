@@ -149,3 +149,14 @@ def test_a_weight_average_outside_0_to_1_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="ema_decay"):
         train(tiny_config(tmp_path, ema_decay=1.0), data=tiny_data())
+
+
+def test_snapshots_keep_every_nth_epoch_in_half_precision(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path / "run", epochs=4, snapshot_every_epochs=2)
+    train(cfg, data=tiny_data())
+    snaps = sorted(p.name for p in (Path(cfg.out_dir) / "snapshots").iterdir())
+    assert snaps == ["epoch_0002.pt", "epoch_0004.pt"]
+    snap = Denoiser.load(Path(cfg.out_dir) / "snapshots" / "epoch_0002.pt", device="cpu")
+    assert snap.model_card["validation"]["epoch"] == 2
+    weights = torch.load(Path(cfg.out_dir) / "snapshots" / "epoch_0004.pt", weights_only=False)
+    assert {t.dtype for t in weights["state_dict"].values()} == {torch.float16}
