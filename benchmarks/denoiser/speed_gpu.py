@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--batches", default="16,32,64,128")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
+    ap.add_argument("--layouts", default="channels_last,nchw")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -121,7 +122,7 @@ def main() -> None:
     ]
     emit(rows[-1], env, args.out)
     for batch in [int(b) for b in args.batches.split(",")]:
-        for channels_last in (True, False):
+        for channels_last in [x == "channels_last" for x in args.layouts.split(",")]:
             d = Denoiser.load(
                 args.checkpoint, device=args.device, batch_size=batch, channels_last=channels_last
             )
