@@ -8,6 +8,9 @@ noise-free reconstruction; validation is the CycleGAN's validation set (PSNR vs 
 [-160, 240] HU, and liver ROI noise SD).
 
     python benchmarks/denoiser/supervised_reference.py --iters 4000   # ~6 min at one thread
+
+``--save PATH`` writes the trained network as a generator checkpoint, so the held-out
+benchmark (``python -m denoiser evaluate --checkpoint PATH``) and ``nps_bands.py`` take it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from denoiser import checkpoint as ckpt  # noqa: E402
 from denoiser import ctsim, metrics, simdata  # noqa: E402
 from denoiser.config import TrainConfig  # noqa: E402
 from denoiser.data import hu_to_unit, unit_to_hu  # noqa: E402
@@ -88,6 +92,7 @@ def main() -> None:
     ap.add_argument("--config", default=str(ROOT / "denoiser" / "configs" / "default.toml"))
     ap.add_argument("--iters", type=int, default=4000)
     ap.add_argument("--cache", default=str(ROOT / "denoiser" / "runs" / "cache-pairs"))
+    ap.add_argument("--save", type=Path, help="write the network here (generator checkpoint)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = TrainConfig.load(args.config)
@@ -107,6 +112,17 @@ def main() -> None:
             psnr, sd = validate(net, cfg)
             seconds = time.perf_counter() - t0
             print(f"{it} {seconds:.0f}s PSNR vs truth {psnr:.2f} dB, liver SD {sd:.1f} HU")
+    if args.save:
+        card = {"name": "supervised-reference", "version": f"{args.iters}-iterations"}
+        card["intended_use"] = "benchmark reference only (trained with noise-free truth)"
+        payload = ckpt.make_payload(
+            "generator",
+            cfg.generator.to_dict(),
+            net.state_dict(),
+            config=cfg.to_dict(),
+            model_card=card,
+        )
+        print(f"written to {ckpt.save_checkpoint(payload, args.save)}")
 
 
 if __name__ == "__main__":
