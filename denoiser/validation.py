@@ -47,8 +47,9 @@ def score(out: np.ndarray, val: PairedSlices) -> dict[str, float]:
                 for i, m, r in zip(images, val.liver_rois, refs_t, strict=True)
             ]
             result[key] = float(np.mean(sds))
-    if val.truth is not None:
-        result["nps_peak_ratio"] = nps_peak_ratio(out, val)
+    ratio = nps_peak_ratio(out, val)
+    if np.isfinite(ratio):  # no truth or no ROI fits: absent (NaN is not JSON for the job log)
+        result["nps_peak_ratio"] = ratio
     return result
 
 

@@ -34,9 +34,13 @@ def test_nd_like_noise_scores_about_one_and_blurred_noise_far_below() -> None:
     assert nps_peak_ratio(blurred, val) < 0.6
 
 
-def test_ratio_is_reported_with_truth_only() -> None:
+def test_ratio_is_reported_only_when_measurable() -> None:
     val = paired_set()
     assert "nps_peak_ratio" in score(val.ld, val)
     no_truth = PairedSlices(ld=val.ld, nd=val.nd)
     assert "nps_peak_ratio" not in score(val.ld, no_truth)
     assert math.isnan(nps_peak_ratio(val.ld, no_truth))
+    tiny = PairedSlices(
+        ld=val.ld[:, :40, :40], nd=val.nd[:, :40, :40], truth=val.truth[:, :40, :40]
+    )
+    assert "nps_peak_ratio" not in score(tiny.ld, tiny)  # no 64-pixel ROI fits
