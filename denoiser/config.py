@@ -130,7 +130,9 @@ class TrainConfig:
     # --- bookkeeping
     log_every: int = 25
     checkpoint_every: int = 250  # iterations between "last.pt" saves (resume points)
-    best_metric: str = "psnr"  # validation metric (higher is better) that picks best.pt
+    # Validation metric that picks best.pt, higher is better (so not nps_peak_ratio, whose
+    # target is 1).
+    best_metric: str = "psnr"
     # Every this many epochs, also keep the validated generator as snapshots/epoch_NNNN.pt
     # (fp16, ~2.5 MB each; 0: off), to compare texture and sharpness along a long run.
     snapshot_every_epochs: int = 0
@@ -150,6 +152,9 @@ class TrainConfig:
         )
         for name, low in ranges:
             _check_range(name, getattr(self, name), low)
+        if self.snapshot_every_epochs < 0:
+            every = self.snapshot_every_epochs
+            raise ValueError(f"snapshot_every_epochs must be at least 0 (0: off), not {every}")
         if self.warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, not {self.warm_iters}")
         if self.texture_sigma <= 0:

@@ -154,6 +154,8 @@ class Denoiser:
         stack = vol[None] if vol.ndim == 2 else vol
         out = np.empty_like(stack)
         bs = batch_size or self.batch_size
+        if stack.shape[-2] * stack.shape[-1] > self.max_tile_pixels:
+            bs = 1  # tiled slices: one at a time, so the device holds one slice, not a batch
         n = len(stack)
         for start in range(0, n, bs):
             y = self._denoise_slices(stack[start : start + bs], value_range)
@@ -167,9 +169,12 @@ class Denoiser:
     # ---- internals -----------------------------------------------------------------------
     def _denoise_slices(self, slices: np.ndarray, value_range: tuple[float, float]) -> torch.Tensor:
         """One batch, HU in and out (on the device); the conversions run there too, so a GPU
-        worker's CPU only copies (it would otherwise cap throughput well below the GPU's)."""
+        worker's CPU does nothing but the two copies."""
         lo, hi = self.hu_window
-        src = torch.from_numpy(np.ascontiguousarray(slices)).to(self.device)[:, None]
+        if not (slices.flags.c_contiguous and slices.flags.writeable) or min(slices.strides) < 0:
+            # torch wraps neither negative strides (a reversed stack) nor read-only memory.
+            slices = slices.copy()
+        src = torch.from_numpy(slices).to(self.device)[:, None]
         x = hu_to_unit(src, lo, hi)
         if slices.shape[-2] * slices.shape[-1] > self.max_tile_pixels:
             y = torch.cat([self._tiled(x[i : i + 1]) for i in range(len(x))])

@@ -341,12 +341,24 @@ class WeightAverage:
 
 
 def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    """One row more; a metric the file has no column for (a run resumed across a version
+    that added one) widens the header, so every row stays under its own names."""
+    rows: list[dict[str, Any]] = []
+    fields = list(row)
+    if path.exists():
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            known = list(reader.fieldnames or [])
+        fields = known + [k for k in row if k not in known]
+        if fields == known:
+            with path.open("a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=fields).writerow(row)
+            return
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows([*rows, row])
 
 
 def _progress_bar(total: int, initial: int):

@@ -59,6 +59,8 @@ def nps_peak_ratio(out: np.ndarray, val: PairedSlices) -> float:
     64-pixel ROIs of soft tissue pooled over the set; NaN when no truth or no ROI fits."""
     if val.truth is None:
         return float("nan")
+    if out.shape != val.truth.shape:
+        raise ValueError(f"output {out.shape} and truth {val.truth.shape} differ in shape")
     soft = (val.truth > -200) & (val.truth < 300)
     masks = np.stack([ndimage.binary_erosion(m, iterations=4) for m in soft])
     try:
@@ -68,7 +70,7 @@ def nps_peak_ratio(out: np.ndarray, val: PairedSlices) -> float:
             ).peak_frequency
             for images in (out, val.nd)
         ]
-    except ValueError:
+    except ValueError:  # no 64-pixel ROI fits inside the soft tissue
         return float("nan")
     return peaks[0] / peaks[1]
 

@@ -24,6 +24,7 @@ import argparse
 import csv
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -67,7 +68,7 @@ def run_logged(cmd: list[str], logfile: Path, timeout: float) -> int:
     with logfile.open("w") as fh:
         try:
             return subprocess.run(
-                cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout
+                cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT
             ).returncode
         except subprocess.TimeoutExpired:
             return -9
@@ -113,7 +114,10 @@ def overrides(args, extra: list[str]) -> list[str]:
 
 def launch(args, name: str, extra: list[str], runs: Path) -> subprocess.Popen:
     out_dir = runs / name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # A fresh run every session: one left by an earlier session would be resumed, its epochs
+    # and snapshots mixed with this one's.
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
     cmd = [sys.executable, "-m", "denoiser", "train", "--config", str(CONFIG)]
     cmd += overrides(args, extra + [f'out_dir="{out_dir}"'])
     log(f"{name}: " + " ".join(cmd))
@@ -127,7 +131,7 @@ def read_history(run: Path) -> list[dict[str, float]]:
         return []
     with path.open() as fh:
         return [
-            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            {k: float(v) for k, v in row.items() if k and v not in ("", None)}
             for row in csv.DictReader(fh)
         ]
 
@@ -141,7 +145,7 @@ def chosen_epochs(history: list[dict[str, float]], keep: int) -> list[int]:
     quiet = [h for h in history if h.get("liver_sd", 1e9) <= 0.5 * h.get("liver_sd_input", 0)]
     ratio = [h for h in quiet if not math.isnan(h.get("nps_peak_ratio", math.nan))]
     if ratio:
-        picks.append(max(ratio, key=lambda h: h["nps_peak_ratio"]))
+        picks.append(min(ratio, key=lambda h: abs(h["nps_peak_ratio"] - 1)))
         both = [h for h in ratio if 0.75 <= h["nps_peak_ratio"] <= 1.25]
         if both:
             picks.append(max(both, key=lambda h: h["psnr_truth"]))
@@ -187,6 +191,8 @@ def main() -> None:
     ap.add_argument("--keep", type=int, default=4, help="snapshots brought back per run")
     args = ap.parse_args()
     deadline = time.monotonic() + 60 * args.minutes
+    args.out = args.out.resolve()
+    os.chdir(ROOT)  # the config's relative paths (cache, warm start) are the repository's
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["PYTHONUNBUFFERED"] = "1"

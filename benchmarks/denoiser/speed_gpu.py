@@ -108,15 +108,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     device = torch.device(args.device)
+    probe = Denoiser.load(args.checkpoint, device=args.device)
+    with probe.autocast():
+        # What autocast runs the matrix work in (bfloat16 on an H100; float32 on a CPU).
+        precision = str((torch.ones(1, 1, device=device) @ torch.ones(1, 1, device=device)).dtype)
     env = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.machine(),
+        "precision": precision,
         "torch": torch.__version__,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     vol = test_volume(args.slices)
     rows = [
         {
-            "what": "bf16 vs fp32 on 16 slices",
+            "what": f"autocast vs fp32 on {min(16, len(vol))} slices",
             **bf16_difference(args.checkpoint, vol[:16], args.device),
         }
     ]

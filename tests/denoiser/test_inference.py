@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -76,6 +78,19 @@ def test_strided_views_and_batches_agree(model: Denoiser) -> None:
     vol = volume((3, 24, 20), seed=3)
     flipped = model.denoise(vol[:, ::-1, ::2], batch_size=2)
     assert np.array_equal(flipped, model.denoise(vol[:, ::-1, ::2].copy(), batch_size=3))
+
+
+def test_reversed_and_read_only_volumes(model: Denoiser) -> None:
+    # A stack sorted the other way round: its one-slice last batch is a view with a negative
+    # stride that NumPy calls contiguous and torch cannot wrap.
+    vol = volume((3, 16, 16), seed=5)
+    expected = model.denoise(vol[::-1].copy(), batch_size=2)
+    assert np.array_equal(model.denoise(vol[::-1], batch_size=2), expected)
+    frozen = vol[::-1].copy()
+    frozen.flags.writeable = False  # e.g. a memory-mapped file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(model.denoise(frozen, batch_size=2), expected)
 
 
 def test_output_never_leaves_the_volume_range(model: Denoiser) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from denoiser import Denoiser
@@ -160,3 +162,23 @@ def test_snapshots_keep_every_nth_epoch_in_half_precision(tmp_path: Path) -> Non
     assert snap.model_card["validation"]["epoch"] == 2
     weights = torch.load(Path(cfg.out_dir) / "snapshots" / "epoch_0004.pt", weights_only=False)
     assert {t.dtype for t in weights["state_dict"].values()} == {torch.float16}
+
+
+def test_a_metric_added_mid_run_widens_the_csv(tmp_path: Path) -> None:
+    # A run resumed across a version that logs one more validation metric.
+    from denoiser.train import _append_csv
+
+    path = tmp_path / "metrics.csv"
+    _append_csv(path, {"epoch": 1, "psnr": 30.0})
+    _append_csv(path, {"epoch": 2, "psnr": 31.0, "nps_peak_ratio": 0.5})
+    _append_csv(path, {"epoch": 3, "psnr": 32.0})
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert [r["nps_peak_ratio"] for r in rows] == ["", "0.5", ""]
+    assert rows[2]["psnr"] == "32.0"
+
+
+def test_negative_snapshot_interval_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="snapshot_every_epochs"):
+        tiny_config(tmp_path, snapshot_every_epochs=-1).__post_init__()
