@@ -7,11 +7,14 @@ A lent GPU comes for minutes, so this does in one go, each step bounded by the d
 2. the simulated training set of the default config, on every CPU core;
 3. the self-supervised warm start of the denoiser, on the GPU (``--reuse-warm-start``: the
    file at ``warm_start_path`` instead, e.g. the CPU-trained one of the shipped recipe);
-4. the recipes in ``GPU_RECIPES``, one process each on the one GPU, until the deadline,
+4. ``train_profile.py``: one run's iteration rate alone and where its time goes;
+5. the recipes in ``GPU_RECIPES``, one process each on the one GPU, until the deadline,
    each keeping a snapshot per epoch and validating with the texture ratio;
-5. ``DIR/run_<name>.tar`` per recipe: config, logs, ``metrics.csv`` and a few snapshots
+6. ``DIR/run_<name>.tar`` per recipe: config, logs, ``metrics.csv`` and a few snapshots
    (best validation PSNR, best texture at the noise goal, the last), for
-   ``python -m denoiser evaluate`` on the held-out set back home.
+   ``python -m denoiser evaluate`` on the held-out set back home; ``DIR/extras.tar`` holds the
+   steps' logs (and the warm start when trained here). With four recipes that is 8 files at
+   most, the device tool's limit, if the command tees its output to ``DIR/session.log``.
 
 ``--set key=value`` goes to every run (``--set sim_size=128`` and the like for a dry run
 on a CPU with ``--device cpu``). Results of the sessions that ran it:
@@ -56,6 +59,7 @@ GPU_COMMON = [
     "checkpoint_every=500",
     "log_every=50",
 ]
+PROFILE_S = 90  # train_profile.py: one run's iteration rate alone, and where its time goes
 PACKAGING_S = 30  # what the end needs: snapshots chosen and packed
 
 
@@ -188,6 +192,8 @@ def main() -> None:
     ap.add_argument("--speed-s", type=float, default=100.0)
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--reuse-warm-start", action="store_true")
+    ap.add_argument("--no-profile", action="store_true", help="skip train_profile.py")
+    ap.add_argument("--profile-steps", type=int, default=50)
     ap.add_argument("--keep", type=int, default=4, help="snapshots brought back per run")
     args = ap.parse_args()
     deadline = time.monotonic() + 60 * args.minutes
@@ -216,6 +222,15 @@ def main() -> None:
         if rc != 0:
             return
 
+    if not args.no_profile:
+        prof = [sys.executable, str(ROOT / "benchmarks/denoiser/train_profile.py")]
+        prof += ["--steps", str(args.profile_steps), "--out", str(args.out / "train_profile.jsonl")]
+        left = deadline - time.monotonic() - PACKAGING_S
+        rc = run_logged(
+            prof + overrides(args, []), args.out / "train_profile.log", min(PROFILE_S, left / 3)
+        )
+        log(f"training profile: rc {rc}\n" + (args.out / "train_profile.log").read_text()[:3000])
+
     runs = ROOT / "denoiser" / "runs" / "gpu"
     procs = {name: launch(args, name, GPU_RECIPES[name], runs) for name in args.recipes.split(",")}
     while time.monotonic() < deadline - PACKAGING_S and any(
@@ -231,9 +246,20 @@ def main() -> None:
         )
     for name in procs:
         pack(runs / name, args.out / f"run_{name}.tar", args.keep)
-    if trained_warm:
-        with tarfile.open(args.out / "warm.tar", "w") as tar:
-            tar.add(ROOT / cfg.warm_start_path, arcname="warm/generator.pt")
+    pack_extras(args.out, ROOT / cfg.warm_start_path if trained_warm else None)
+
+
+def pack_extras(out: Path, warm: Path | None) -> None:
+    """The step logs (and a warm start trained here) in one file: the device tool brings back
+    at most 8 files, and the runs' tars, the JSON lines and the session log take the rest."""
+    logs = [p for p in sorted(out.glob("*.log")) if p.name != "session.log"]
+    with tarfile.open(out / "extras.tar", "w") as tar:
+        for path in logs:
+            tar.add(path, arcname=path.name)
+        if warm is not None:
+            tar.add(warm, arcname="warm/generator.pt")
+    for path in logs:
+        path.unlink()
 
 
 if __name__ == "__main__":
