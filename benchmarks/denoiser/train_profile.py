@@ -74,7 +74,7 @@ def top_operators(tr: Trainer, steps: int, rows: int) -> str:
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if tr.device.type == "cuda" else [])
     with profile(activities=acts) as prof:
         loop_rate(tr, steps)
-    key = "cuda_time_total" if tr.device.type == "cuda" else "cpu_time_total"
+    key = "device_time_total" if tr.device.type == "cuda" else "cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
