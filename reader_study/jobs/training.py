@@ -81,6 +81,25 @@ def encoder_weights() -> Path:
     return Path(denoiser.__file__).parent / "weights" / "ct_encoder.pt"
 
 
+# What the shipped model's recipe adds to a warm-started run, read from its config so the
+# platform's jobs follow the shipped recipe when it changes.
+SHIPPED_RECIPE_KEYS = ("lambda_synthetic", "lambda_adv", "ema_decay")
+
+
+def warm_start_recipe(options: TrainingOptions, out_dir: Path) -> dict:
+    """Config keys for a warm-started job (none when ``warm_start_iters`` is 0)."""
+    if options.warm_start_iters <= 0:
+        return {}
+    from denoiser.config import CONFIG_DIR, TrainConfig
+
+    shipped = TrainConfig.load(CONFIG_DIR / "default.toml")
+    return {
+        "warm_start_path": str(out_dir / "warm_start.pt"),
+        "warm_iters": options.warm_start_iters,
+        **{key: getattr(shipped, key) for key in SHIPPED_RECIPE_KEYS},
+    }
+
+
 def build_config(job: TrainingJob, options: TrainingOptions, version: str, out_dir: Path):
     import torch
 
@@ -89,19 +108,7 @@ def build_config(job: TrainingJob, options: TrainingOptions, version: str, out_d
 
     width = options.base_width
     perceptual = options.perceptual and encoder_weights().is_file()
-    # With a warm start, the shipped model's recipe (denoiser/configs/default.toml).
-    warm = options.warm_start_iters > 0
-    recipe = (
-        {
-            "warm_start_path": str(out_dir / "warm_start.pt"),
-            "warm_iters": options.warm_start_iters,
-            "lambda_synthetic": 30.0,
-            "lambda_adv": 3.0,
-            "ema_decay": 0.999,
-        }
-        if warm
-        else {}
-    )
+    recipe = warm_start_recipe(options, out_dir)
     return TrainConfig(
         name=job.name,
         version=version,
