@@ -93,7 +93,9 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
     from denoiser.simdata import simulated_training_data
 
     cfg = _config(args)
-    simulated_training_data(cfg, progress=lambda i, n: print(f"slice {i}/{n}", flush=True))
+    simulated_training_data(
+        cfg, progress=lambda i, n: print(f"slice {i}/{n}", flush=True), workers=args.workers
+    )
     return 0
 
 
@@ -204,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare-data", help="simulate and cache the phantom training data")
     with_config(p)
+    p.add_argument("--workers", type=int, default=1, help="processes for the simulation")
     p.set_defaults(func=cmd_prepare_data)
 
     p = sub.add_parser("denoise", help="denoise a DICOM series into a derived series")

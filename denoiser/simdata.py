@@ -74,10 +74,21 @@ def simulated_slice(cfg: TrainConfig, role: str, seed: int) -> dict[str, np.ndar
     return out
 
 
-def simulated_training_data(cfg: TrainConfig, progress=None) -> TrainingData:
+def _fill_cache(job: tuple[TrainConfig, str, int]) -> None:
+    simulated_slice(*job)
+
+
+def simulated_training_data(cfg: TrainConfig, progress=None, workers: int = 1) -> TrainingData:
+    """The simulated LD, ND and validation sets; ``workers`` > 1 fills the cache in that many
+    processes first (each slice is seeded by itself, so the data do not depend on it)."""
     ld_seeds, nd_seeds, val_seeds = training_seeds(cfg)
     jobs = [("ld", s) for s in ld_seeds] + [("nd", s) for s in nd_seeds]
     jobs += [("val", s) for s in val_seeds]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_fill_cache, [(cfg, role, seed) for role, seed in jobs]))
     ld, nd, val = [], [], []
     for i, (role, seed) in enumerate(jobs):
         item = simulated_slice(cfg, role, seed)

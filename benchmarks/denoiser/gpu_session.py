@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tarfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,25 +89,13 @@ def speed(args, out: Path, left: float) -> None:
     log(f"speed: rc {rc}\n" + (out / "speed_gpu.log").read_text()[-3000:])
 
 
-def _one_slice(job) -> str:
-    from denoiser.simdata import simulated_slice
-
-    cfg, role, seed = job
-    simulated_slice(cfg, role, seed)
-    return f"{role}{seed}"
-
-
 def simulation_cache(cfg) -> None:
-    from denoiser.simdata import training_seeds
+    from denoiser.simdata import simulated_training_data
 
-    ld, nd, val = training_seeds(cfg)
-    jobs = (
-        [(cfg, "ld", s) for s in ld] + [(cfg, "nd", s) for s in nd] + [(cfg, "val", s) for s in val]
-    )
     start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        done = list(pool.map(_one_slice, jobs))
-    log(f"simulation cache: {len(done)} slices in {time.perf_counter() - start:.0f} s")
+    data = simulated_training_data(cfg, workers=os.cpu_count() or 1)
+    n = len(data.ld) + len(data.nd) + (len(data.val.ld) if data.val else 0)
+    log(f"simulation cache: {n} slices in {time.perf_counter() - start:.0f} s")
 
 
 def overrides(args, extra: list[str]) -> list[str]:
