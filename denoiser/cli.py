@@ -67,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.pretrain_generator and (args.force_generator or not Path(cfg.warm_start_path).exists()):
         from denoiser.warmstart import pretrain_generator
 
-        pretrain_generator(cfg, progress=_print_event)
+        pretrain_generator(cfg, progress=_print_event, resume=not args.force_generator)
     result = train(cfg, progress=_print_event, resume=not args.no_resume)
     print(f"best checkpoint: {result.best_checkpoint} metrics: {json.dumps(result.best_metrics)}")
     return 0
@@ -84,7 +84,7 @@ def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
 def cmd_pretrain_generator(args: argparse.Namespace) -> int:
     from denoiser.warmstart import pretrain_generator
 
-    path = pretrain_generator(_config(args), progress=_print_event)
+    path = pretrain_generator(_config(args), progress=_print_event, resume=not args.no_resume)
     print(f"warm start written to {path}")
     return 0
 
@@ -191,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first train the denoiser's warm start (warm_start_path) if its file is missing",
     )
-    p.add_argument("--force-generator", action="store_true", help="retrain the warm start anyway")
+    p.add_argument(
+        "--force-generator", action="store_true", help="retrain the warm start anyway, afresh"
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("pretrain-encoder", help="train the perceptual CT encoder")
@@ -202,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pretrain-generator", help="train the denoiser's warm start on ND + synthetic noise"
     )
     with_config(p)
+    p.add_argument("--no-resume", action="store_true", help="ignore a saved unfinished warm start")
     p.set_defaults(func=cmd_pretrain_generator)
 
     p = sub.add_parser("prepare-data", help="simulate and cache the phantom training data")

@@ -107,12 +107,16 @@ def pretrain_generator(
     progress: Progress | None = None,
     data: TrainingData | None = None,
     should_stop: Callable[[], bool] | None = None,
+    resume: bool = True,
 ) -> Path | None:
     """Train a denoising generator on ND patches + synthetic noise; write ``warm_start_path``.
 
     The file is an ordinary generator checkpoint: ``Denoiser.load`` and ``evaluate`` take
-    it, so the warm start can be measured on its own. ``should_stop()`` is polled every
-    iteration; when it returns True nothing is written and None is returned.
+    it, so the warm start can be measured on its own. Every ``checkpoint_every`` iterations,
+    and when ``should_stop()`` (polled every iteration) returns True, the run's state goes to
+    :func:`resume_path`, which the next call continues from (``resume=False``: start afresh),
+    so a crash or a cancel costs at most ``checkpoint_every`` iterations. Stopped, nothing else
+    is written and None is returned.
     """
     if not cfg.warm_start_path:
         raise ValueError("warm_start_path is empty: set where the warm start is written")
@@ -120,10 +124,14 @@ def pretrain_generator(
     device = pick_device(cfg.device)
     net = build_generator(cfg.generator).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    run = _Run(cfg, net, opt, sampler, gen)
+    if resume:
+        run.resume(progress)
     hu_per_unit = (cfg.hu_max - cfg.hu_min) / 2.0
-    t0, losses = time.perf_counter(), []
-    for it in range(1, cfg.warm_iters + 1):
+    t0, losses = time.perf_counter(), run.losses
+    for it in range(run.iteration + 1, cfg.warm_iters + 1):
         if should_stop and should_stop():
+            run.save()
             return None
         clean = sampler.sample(cfg.batch_size)
         noisy, clean = add_synthetic_noise(clean, cfg, gen).to(device), clean.to(device)
@@ -133,6 +141,7 @@ def pretrain_generator(
         loss.backward()
         opt.step()
         losses.append(loss.item())
+        run.iteration = it
         if progress and (it % cfg.log_every == 0 or it == cfg.warm_iters):
             rms_hu = math.sqrt(float(np.mean(losses[-cfg.log_every :]))) * hu_per_unit
             progress(
@@ -144,7 +153,86 @@ def pretrain_generator(
                     "seconds": time.perf_counter() - t0,
                 }
             )
-    return _save(cfg, net, data, math.sqrt(float(np.mean(losses[-50:]))) * hu_per_unit, device)
+        if it % cfg.checkpoint_every == 0 and it < cfg.warm_iters:
+            run.save()
+    rmse_hu = math.sqrt(float(np.mean(losses[-50:]))) * hu_per_unit
+    path = _save(cfg, net, data, rmse_hu, device)
+    resume_path(cfg).unlink(missing_ok=True)
+    return path
+
+
+def resume_path(cfg: TrainConfig) -> Path:
+    """Where an unfinished warm start keeps its state: beside ``warm_start_path``."""
+    path = Path(cfg.warm_start_path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+# Settings that make a saved warm start another run: its state is not resumed under others.
+# (warm_iters may grow: a longer run continues a shorter one.)
+RESUME_KEYS = (
+    "seed",
+    "generator",
+    "patch_size",
+    "batch_size",
+    "lr",
+    "hu_min",
+    "hu_max",
+    "warm_noise_sd_hu",
+    "warm_kernel_cutoff",
+    "warm_ramp_exponent",
+)
+
+
+class _Run:
+    """The state of a warm start in progress: weights, optimiser, both random streams."""
+
+    def __init__(self, cfg: TrainConfig, net, opt, sampler, gen: torch.Generator) -> None:
+        self.cfg, self.net, self.opt, self.sampler, self.gen = cfg, net, opt, sampler, gen
+        self.iteration = 0
+        self.losses: list[float] = []
+
+    def save(self) -> None:
+        state = {
+            "G_ld2nd": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "iteration": self.iteration,
+            # Enough for the log's running mean and the final RMSE (last 50).
+            "losses": self.losses[-max(50, self.cfg.log_every) :],
+            "sampler_rng": self.sampler.rng.bit_generator.state,
+            "noise_rng": self.gen.get_state(),
+        }
+        payload = ckpt.make_payload(
+            "training_state", self.cfg.generator.to_dict(), config=self.cfg.to_dict(), state=state
+        )
+        ckpt.save_checkpoint(payload, resume_path(self.cfg))
+
+    def resume(self, progress: Progress | None) -> None:
+        path = resume_path(self.cfg)
+        if not path.exists():
+            return
+        reason = None
+        try:
+            payload = ckpt.load_checkpoint_file(path, expected_kind="training_state")
+            saved, ours = payload.get("config") or {}, self.cfg.to_dict()
+            differ = [k for k in RESUME_KEYS if saved.get(k) != ours[k]]
+            s = payload["state"]
+            if differ:
+                reason = f"{path} was saved with other {', '.join(differ)}"
+            elif s["iteration"] > self.cfg.warm_iters:
+                reason = f"{path} is at iteration {s['iteration']}, past warm_iters"
+            else:
+                ckpt.load_into(path, self.net, s["G_ld2nd"])
+                self.opt.load_state_dict(s["opt"])
+                self.sampler.rng.bit_generator.state = s["sampler_rng"]
+                self.gen.set_state(s["noise_rng"])
+                self.iteration, self.losses = int(s["iteration"]), list(s["losses"])
+        except (ckpt.CheckpointError, KeyError, ValueError, RuntimeError) as exc:
+            # A state that cannot be read back is not worth failing the job over: start afresh.
+            reason = f"{path} could not be resumed ({exc})"
+        if progress and reason:
+            progress({"event": "warm_start_restarted", "reason": reason})
+        elif progress:
+            progress({"event": "warm_start_resumed", "iteration": self.iteration})
 
 
 def _save(

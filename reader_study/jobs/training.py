@@ -202,6 +202,7 @@ class HistoryRecorder:
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
         if kind == "warm_start":
+            self._forget_warm_start_from(int(event["iteration"]))
             self.history.append(
                 {
                     "kind": "warm_start",
@@ -238,6 +239,17 @@ class HistoryRecorder:
         self.attempt.extra["history"] = self.history
         if kind == "epoch":
             self.attempt.beat()  # epochs are rare and the page waits for them: write now
+
+    def _forget_warm_start_from(self, iteration: int) -> None:
+        """A warm start resumed (or restarted) after a crash logs iterations that an earlier
+        attempt logged too: the new entries replace the old ones from there on."""
+        last = self.history[-1] if self.history else {}
+        if last.get("kind") == "warm_start" and last["iteration"] >= iteration:
+            self.history = [
+                h
+                for h in self.history
+                if not (h.get("kind") == "warm_start" and h["iteration"] >= iteration)
+            ]
 
     def should_stop(self) -> bool:
         return self.attempt.lost.is_set()
@@ -298,8 +310,7 @@ def run(attempt: Attempt) -> dict:
     if warm and not started and not Path(cfg.warm_start_path).exists():
         from denoiser.warmstart import pretrain_generator
 
-        # A warm start cut short by a crash starts again: drop its earlier history.
-        recorder.history = [h for h in recorder.history if h.get("kind") != "warm_start"]
+        # A warm start cut short by a crash or a cancel continues from its last saved state.
         if pretrain_generator(cfg, recorder, data, should_stop=recorder.should_stop) is None:
             lifecycle.finish_cancelled(attempt)
             return {"job": job.pk, "stopped": True}

@@ -12,7 +12,7 @@ from denoiser import Denoiser
 from denoiser.checkpoint import CheckpointError
 from denoiser.networks import GeneratorSpec
 from denoiser.train import Trainer
-from denoiser.warmstart import fbp_like_noise, pretrain_generator
+from denoiser.warmstart import fbp_like_noise, pretrain_generator, resume_path
 from tests.denoiser.tiny import tiny_config, tiny_data
 
 
@@ -180,3 +180,65 @@ def test_a_resumed_run_needs_no_warm_start_file(tmp_path: Path) -> None:
     assert (first.iterations, again.iterations) == (3, 6)
     with pytest.raises(FileNotFoundError):
         train(cfg, data=data, resume=False)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    from denoiser.checkpoint import load_checkpoint_file
+
+    return load_checkpoint_file(path)["state_dict"]
+
+
+def test_a_stopped_warm_start_resumes_where_it_stopped_to_the_same_weights(tmp_path: Path) -> None:
+    data = tiny_data()
+    whole = tmp_path / "whole.pt"
+    pretrain_generator(tiny_config(tmp_path, warm_start_path=str(whole), warm_iters=6), data=data)
+    cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / "cut.pt"), warm_iters=6)
+    polls = iter(range(100))
+    # Polled before each iteration: iterations 1 to 3 run, the fourth poll stops the run.
+    assert pretrain_generator(cfg, data=data, should_stop=lambda: next(polls) >= 3) is None
+    assert resume_path(cfg).exists() and not Path(cfg.warm_start_path).exists()
+    events: list[dict] = []
+    pretrain_generator(cfg, progress=events.append, data=data)
+    assert events[0] == {"event": "warm_start_resumed", "iteration": 3}
+    assert [e["iteration"] for e in events[1:] if e["event"] == "warm_start"] == [4, 5, 6]
+    assert not resume_path(cfg).exists()  # finished: the state is gone, the warm start written
+    whole_w, cut_w = _weights(whole), _weights(Path(cfg.warm_start_path))
+    assert all(torch.equal(whole_w[k], cut_w[k]) for k in whole_w)
+
+
+def test_a_crashed_warm_start_loses_at_most_checkpoint_every_iterations(tmp_path: Path) -> None:
+    data = tiny_data()
+    cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / "w.pt"), warm_iters=6)
+
+    def crash_at_5(event: dict) -> None:
+        if event.get("iteration") == 5:
+            raise RuntimeError("worker killed")
+
+    with pytest.raises(RuntimeError, match="worker killed"):
+        pretrain_generator(cfg, progress=crash_at_5, data=data)
+    events: list[dict] = []
+    pretrain_generator(cfg, progress=events.append, data=data)
+    # checkpoint_every is 2: the state of iteration 4 was saved, iteration 5 is redone.
+    assert events[0] == {"event": "warm_start_resumed", "iteration": 4}
+    assert [e["iteration"] for e in events[1:]] == [5, 6]
+
+
+def test_a_saved_warm_start_of_another_recipe_or_damaged_is_not_resumed(tmp_path: Path) -> None:
+    data = tiny_data()
+    cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / "w.pt"), warm_iters=4)
+    pretrain_generator(cfg, data=data, should_stop=iter([False, False, True]).__next__)
+    other = tiny_config(tmp_path, warm_start_path=cfg.warm_start_path, warm_iters=4)
+    other.warm_noise_sd_hu = [10.0, 20.0]
+    events: list[dict] = []
+    pretrain_generator(other, progress=events.append, data=data, should_stop=lambda: True)
+    assert events[0]["event"] == "warm_start_restarted"
+    assert "other warm_noise_sd_hu" in events[0]["reason"]
+    resume_path(cfg).write_bytes(b"half a file")
+    events.clear()
+    pretrain_generator(cfg, progress=events.append, data=data)
+    assert events[0]["event"] == "warm_start_restarted"
+    assert "could not be resumed" in events[0]["reason"]
+    assert [e["iteration"] for e in events[1:]] == [1, 2, 3, 4]
+    events.clear()
+    pretrain_generator(cfg, progress=events.append, data=data, resume=False)
+    assert [e["event"] for e in events] == ["warm_start"] * 4  # afresh, nothing said

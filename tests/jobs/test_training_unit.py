@@ -124,6 +124,27 @@ def test_a_resumed_job_does_not_redo_its_warm_start(job, monkeypatch):
     assert training.run(attempt)["model"]
 
 
+def test_a_warm_start_cut_short_resumes_and_logs_each_iteration_once(job, monkeypatch):
+    from denoiser import warmstart
+
+    out = training.out_dir_for(job)
+    options = training.TrainingOptions.from_dict(job.options)
+    cfg = training.build_config(job, options, "1", out)
+    data, _ = training.build_data(job, options)
+    # What a crashed attempt left: its state after iteration 2, its history up to iteration 3.
+    warmstart.pretrain_generator(cfg, data=data, should_stop=iter([False, False, True]).__next__)
+    job.history = [{"kind": "warm_start", "iteration": i, "rmse_hu": 9.0} for i in (1, 2, 3)]
+    job.save(update_fields=["history"])
+    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
+    assert training.run(attempt)["model"]
+    job.refresh_from_db()
+    warm = [h for h in job.history if h["kind"] == "warm_start"]
+    assert [h["iteration"] for h in warm] == [1, 2, 3, 4]
+    assert [h["rmse_hu"] for h in warm][:2] == [9.0, 9.0]  # kept, the rest logged again
+    assert warm[2]["rmse_hu"] != 9.0
+    assert not out.exists()  # the job's files go once the model is registered
+
+
 def _spy(func, seen):
     def wrapper(*args, **kwargs):
         seen.append(func(*args, **kwargs))
