@@ -40,8 +40,9 @@ def band_means(images: np.ndarray, sims, spacing: float) -> list[float]:
     return [float(nps.nps[(f > lo) & (f <= hi)].mean()) for lo, hi in BANDS_CPMM]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def heldout_set(description: str):
+    """Parse the held-out set's options (and ``--checkpoint``); return (args, dataset, slices)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--checkpoint", action="append", default=[], help="repeatable")
     ap.add_argument("--cache", type=Path, default=ROOT / "denoiser/runs/eval-cache")
     ap.add_argument("--n-slices", type=int, default=ev.DEFAULT_N_SLICES)
@@ -51,7 +52,11 @@ def main() -> None:
     ds = make_dataset(
         args.n_slices, doses=(args.dose,), seed=EVALUATION_SEEDS.start, cache_dir=args.cache
     )
-    sims = list(ds)
+    return args, ds, list(ds)
+
+
+def main() -> None:
+    args, ds, sims = heldout_set(__doc__.splitlines()[0])
     ld = np.stack([s.ld[args.dose] for s in sims])
     images = {"LD": ld, "ND": np.stack([s.nd for s in sims])}
     for path in args.checkpoint:

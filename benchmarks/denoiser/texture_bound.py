@@ -22,22 +22,20 @@ denoiser must beat it, not a bound for every method. ``--checkpoint`` adds model
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from nps_bands import BANDS_CPMM, heldout_set  # noqa: E402
 
 from denoiser import Denoiser  # noqa: E402
 from denoiser import evaluate as ev  # noqa: E402
 from denoiser import metrics as M  # noqa: E402
-from denoiser.ctsim import make_dataset  # noqa: E402
-from denoiser.seeds import EVALUATION_SEEDS  # noqa: E402
 
-BANDS_CPMM = [(0.0, 0.06), (0.06, 0.10), (0.10, 0.15), (0.15, 0.30), (0.30, 1.0)]
 TOP_OF_RAISED_BAND = 0.30  # c/mm: ND's texture band (its NPS is flat-topped to about here)
 
 
@@ -68,17 +66,7 @@ def raised_to_peak(f: np.ndarray, wiener: np.ndarray, noise: np.ndarray, nd_peak
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", action="append", default=[], help="repeatable")
-    ap.add_argument("--cache", type=Path, default=ROOT / "denoiser/runs/eval-cache")
-    ap.add_argument("--n-slices", type=int, default=ev.DEFAULT_N_SLICES)
-    ap.add_argument("--dose", type=float, default=ev.DEFAULT_DOSE)
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
-    ds = make_dataset(
-        args.n_slices, doses=(args.dose,), seed=EVALUATION_SEEDS.start, cache_dir=args.cache
-    )
-    sims = list(ds)
+    args, ds, sims = heldout_set(__doc__.splitlines()[0])
     spacing = ds.pixel_spacing_mm
     masks = np.stack([s.phantom.liver for s in sims])
     truth = np.stack([s.truth for s in sims])
