@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,9 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     """Write atomically: a crash mid-write never leaves a half file under the real name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # One temporary name per process: two writers of one file (a worker that lost its job and
+    # the one that took it over) each replace it with a whole file.
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
     return path

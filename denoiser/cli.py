@@ -47,7 +47,8 @@ def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
 
 
 def _print_event(event: dict[str, Any]) -> None:
-    if event.get("event") in ("epoch", "done", "encoder", "warm_start"):
+    shown = ("epoch", "done", "encoder", "warm_start", "warm_start_resumed", "warm_start_restarted")
+    if event.get("event") in shown:
         print(json.dumps(event), flush=True)
 
 
@@ -67,7 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.pretrain_generator and (args.force_generator or not Path(cfg.warm_start_path).exists()):
         from denoiser.warmstart import pretrain_generator
 
-        pretrain_generator(cfg, progress=_print_event, resume=not args.force_generator)
+        resume = not (args.force_generator or args.no_resume)
+        pretrain_generator(cfg, progress=_print_event, resume=resume)
     result = train(cfg, progress=_print_event, resume=not args.no_resume)
     print(f"best checkpoint: {result.best_checkpoint} metrics: {json.dumps(result.best_metrics)}")
     return 0
@@ -179,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the CycleGAN (resumes from out_dir/last.pt)")
     with_config(p)
-    p.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt")
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="ignore an existing last.pt (and a saved warm start)",
+    )
     p.add_argument(
         "--pretrain-encoder",
         action="store_true",

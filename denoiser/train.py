@@ -254,6 +254,7 @@ class Trainer:
                 emit(self._end_epoch(total))
             elif self.iteration % cfg.checkpoint_every == 0:
                 self.save_last()
+                emit({"event": "saved", "stage": "cyclegan", "iteration": self.iteration})
         bar.close()
         last = self.save_last()
         best = self.out / "best.pt"

@@ -28,6 +28,7 @@ denoising nor the coarse texture left (``results/recipes/heldout.md``).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -155,6 +156,8 @@ def pretrain_generator(
             )
         if it % cfg.checkpoint_every == 0 and it < cfg.warm_iters:
             run.save()
+            if progress:  # a platform job writes its history now, so it never lags the state
+                progress({"event": "saved", "stage": "warm_start", "iteration": it})
     rmse_hu = math.sqrt(float(np.mean(losses[-50:]))) * hu_per_unit
     path = _save(cfg, net, data, rmse_hu, device)
     resume_path(cfg).unlink(missing_ok=True)
@@ -171,6 +174,14 @@ def resume_path(cfg: TrainConfig) -> Path:
 # (warm_iters may grow: a longer run continues a shorter one.)
 RESUME_KEYS = (
     "seed",
+    "data_source",
+    "nd_dirs",
+    "phantom_seed_start",
+    "sim_size",
+    "sim_slices_per_domain",
+    "val_slices",
+    "augment",
+    "foreground_fraction",
     "generator",
     "patch_size",
     "batch_size",
@@ -206,11 +217,27 @@ class _Run:
         )
         ckpt.save_checkpoint(payload, resume_path(self.cfg))
 
+    def _snapshot(self) -> tuple:
+        return (
+            copy.deepcopy(self.net.state_dict()),
+            copy.deepcopy(self.opt.state_dict()),
+            self.sampler.rng.bit_generator.state,
+            self.gen.get_state(),
+        )
+
+    def _restore(self, snapshot: tuple) -> None:
+        net, opt, sampler_rng, noise_rng = snapshot
+        self.net.load_state_dict(net)
+        self.opt.load_state_dict(opt)
+        self.sampler.rng.bit_generator.state = sampler_rng
+        self.gen.set_state(noise_rng)
+        self.iteration, self.losses = 0, []
+
     def resume(self, progress: Progress | None) -> None:
         path = resume_path(self.cfg)
         if not path.exists():
             return
-        reason = None
+        reason, fresh = None, self._snapshot()
         try:
             payload = ckpt.load_checkpoint_file(path, expected_kind="training_state")
             saved, ours = payload.get("config") or {}, self.cfg.to_dict()
@@ -226,8 +253,10 @@ class _Run:
                 self.sampler.rng.bit_generator.state = s["sampler_rng"]
                 self.gen.set_state(s["noise_rng"])
                 self.iteration, self.losses = int(s["iteration"]), list(s["losses"])
-        except (ckpt.CheckpointError, KeyError, ValueError, RuntimeError) as exc:
-            # A state that cannot be read back is not worth failing the job over: start afresh.
+        except (ckpt.CheckpointError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+            # A state that cannot be read back is not worth failing the job over: start afresh,
+            # from the fresh state (the failure may have come after part of it was loaded).
+            self._restore(fresh)
             reason = f"{path} could not be resumed ({exc})"
         if progress and reason:
             progress({"event": "warm_start_restarted", "reason": reason})

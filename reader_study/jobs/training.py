@@ -187,6 +187,11 @@ def build_data(job: TrainingJob, options: TrainingOptions):
     }
 
 
+# History kinds of each training stage, by the progress event that logs them.
+_CYCLEGAN = ("iteration", "epoch")
+STAGES = {"warm_start": ("warm_start",), "iteration": _CYCLEGAN, "epoch": _CYCLEGAN}
+
+
 class HistoryRecorder:
     """Turns the trainer's progress events into TrainingJob.history and progress numbers.
 
@@ -201,8 +206,9 @@ class HistoryRecorder:
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
+        if kind in STAGES:
+            self._forget_from(kind, int(event["iteration"]))
         if kind == "warm_start":
-            self._forget_warm_start_from(int(event["iteration"]))
             self.history.append(
                 {
                     "kind": "warm_start",
@@ -237,18 +243,27 @@ class HistoryRecorder:
             if not warm:
                 self.attempt.total = self.warm_iters + int(event["total_iterations"])
         self.attempt.extra["history"] = self.history
-        if kind == "epoch":
-            self.attempt.beat()  # epochs are rare and the page waits for them: write now
+        if kind == "warm_start_restarted":
+            log.warning(
+                "training job %s: %s; warm start from the beginning",
+                self.attempt.job.pk,
+                event["reason"],
+            )
+        # Epochs are rare and the page waits for them; a saved state must not get ahead of the
+        # stored history (a resume would then leave a gap in it): write now.
+        if kind in ("epoch", "saved"):
+            self.attempt.beat()
 
-    def _forget_warm_start_from(self, iteration: int) -> None:
-        """A warm start resumed (or restarted) after a crash logs iterations that an earlier
-        attempt logged too: the new entries replace the old ones from there on."""
+    def _forget_from(self, kind: str, iteration: int) -> None:
+        """A stage resumed from its saved state (or restarted) logs iterations that an earlier
+        attempt logged too: the new entries replace that stage's old ones from there on."""
+        stage = STAGES[kind]
         last = self.history[-1] if self.history else {}
-        if last.get("kind") == "warm_start" and last["iteration"] >= iteration:
+        if last.get("kind") in stage and last["iteration"] >= iteration:
             self.history = [
                 h
                 for h in self.history
-                if not (h.get("kind") == "warm_start" and h["iteration"] >= iteration)
+                if not (h.get("kind") in stage and h["iteration"] >= iteration)
             ]
 
     def should_stop(self) -> bool:

@@ -59,10 +59,10 @@ def test_warm_start_learns_to_denoise_and_is_a_loadable_generator(tmp_path: Path
     # The tiny test generator is too small to learn this; one a little wider does in ~4 s.
     spec = GeneratorSpec(base_width=8, depth=3, max_width=16, stem=1, res_blocks=1)
     cfg = tiny_config(tmp_path, warm_start_path=str(path), warm_iters=400, lr=2e-3)
-    cfg.generator, cfg.patch_size, cfg.log_every = spec, 32, 100
+    cfg.generator, cfg.patch_size, cfg.log_every, cfg.checkpoint_every = spec, 32, 100, 200
     events = []
     assert pretrain_generator(cfg, progress=events.append, data=data) == path
-    assert [e["iteration"] for e in events] == [100, 200, 300, 400]
+    assert _logged(events) == [100, 200, 300, 400]
     warm = Denoiser.load(path, device="cpu")
     assert "warm-start" in warm.name
     # On an image it has not seen, with noise it has not seen, it removes noise.
@@ -182,6 +182,10 @@ def test_a_resumed_run_needs_no_warm_start_file(tmp_path: Path) -> None:
         train(cfg, data=data, resume=False)
 
 
+def _logged(events: list[dict]) -> list[int]:
+    return [e["iteration"] for e in events if e["event"] == "warm_start"]
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     from denoiser.checkpoint import load_checkpoint_file
 
@@ -200,7 +204,9 @@ def test_a_stopped_warm_start_resumes_where_it_stopped_to_the_same_weights(tmp_p
     events: list[dict] = []
     pretrain_generator(cfg, progress=events.append, data=data)
     assert events[0] == {"event": "warm_start_resumed", "iteration": 3}
-    assert [e["iteration"] for e in events[1:] if e["event"] == "warm_start"] == [4, 5, 6]
+    assert _logged(events) == [4, 5, 6]
+    # Each saved state is announced, so a platform job can store its history with it.
+    assert {"event": "saved", "stage": "warm_start", "iteration": 4} in events
     assert not resume_path(cfg).exists()  # finished: the state is gone, the warm start written
     whole_w, cut_w = _weights(whole), _weights(Path(cfg.warm_start_path))
     assert all(torch.equal(whole_w[k], cut_w[k]) for k in whole_w)
@@ -238,7 +244,44 @@ def test_a_saved_warm_start_of_another_recipe_or_damaged_is_not_resumed(tmp_path
     pretrain_generator(cfg, progress=events.append, data=data)
     assert events[0]["event"] == "warm_start_restarted"
     assert "could not be resumed" in events[0]["reason"]
-    assert [e["iteration"] for e in events[1:]] == [1, 2, 3, 4]
+    assert _logged(events) == [1, 2, 3, 4]
+    assert pretrain_generator(cfg, data=data, should_stop=iter([False, True]).__next__) is None
     events.clear()
     pretrain_generator(cfg, progress=events.append, data=data, resume=False)
-    assert [e["event"] for e in events] == ["warm_start"] * 4  # afresh, nothing said
+    assert events[0]["event"] == "warm_start"  # afresh, nothing said
+    assert _logged(events) == [1, 2, 3, 4]
+
+
+def test_a_longer_run_continues_a_shorter_one_and_a_shorter_one_starts_afresh(tmp_path) -> None:
+    data = tiny_data()
+    cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / "w.pt"), warm_iters=4)
+    pretrain_generator(cfg, data=data, should_stop=iter([False, False, False, True]).__next__)
+    events: list[dict] = []
+    cfg.warm_iters = 2
+    pretrain_generator(cfg, progress=events.append, data=data, should_stop=lambda: True)
+    assert "past warm_iters" in events[0]["reason"]
+    cfg.warm_iters = 4
+    pretrain_generator(cfg, data=data, should_stop=iter([False, False, False, True]).__next__)
+    events.clear()
+    cfg.warm_iters = 6
+    pretrain_generator(cfg, progress=events.append, data=data)
+    assert events[0] == {"event": "warm_start_resumed", "iteration": 3}
+    assert _logged(events) == [4, 5, 6]
+
+
+def test_a_state_that_fails_halfway_through_loading_leaves_nothing_of_it(tmp_path) -> None:
+    from denoiser import checkpoint as ckpt
+
+    data = tiny_data()
+    cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / "w.pt"), warm_iters=3)
+    pretrain_generator(cfg, data=data, should_stop=iter([False, False, True]).__next__)
+    payload = ckpt.load_checkpoint_file(resume_path(cfg))
+    payload["state"]["noise_rng"] = torch.zeros(3, dtype=torch.uint8)  # weights load, this not
+    ckpt.save_checkpoint(payload, resume_path(cfg))
+    events: list[dict] = []
+    pretrain_generator(cfg, progress=events.append, data=data)
+    assert events[0]["event"] == "warm_start_restarted"
+    fresh = tiny_config(tmp_path, warm_start_path=str(tmp_path / "fresh.pt"), warm_iters=3)
+    pretrain_generator(fresh, data=data)
+    ours, theirs = _weights(Path(cfg.warm_start_path)), _weights(Path(fresh.warm_start_path))
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -87,6 +87,29 @@ def test_progress_counts_the_warm_start_then_the_cyclegan(job):
     assert [h["kind"] for h in recorder.history] == ["warm_start", "iteration"]
 
 
+def test_a_resumed_cyclegan_replaces_the_entries_logged_after_its_saved_state(job):
+    attempt = lifecycle.claim(TrainingJob, job.pk, hostname="t@h")
+    earlier = [{"kind": "warm_start", "iteration": 4, "rmse_hu": 9.0}] + [
+        {"kind": "iteration", "epoch": 1, "iteration": i, "losses": {"total": 1.0}}
+        for i in (1, 2, 3)
+    ]
+    recorder = training.HistoryRecorder(attempt, earlier, warm_iters=4, total=6)
+    # The crashed attempt saved its state after iteration 2 and logged 3 before it died.
+    event = {"event": "iteration", "epoch": 1, "iteration": 3, "total_iterations": 6}
+    recorder({**event, "losses": {"total": 0.5}})
+    assert [(h["kind"], h["iteration"]) for h in recorder.history] == [
+        ("warm_start", 4),
+        ("iteration", 1),
+        ("iteration", 2),
+        ("iteration", 3),
+    ]
+    assert recorder.history[-1]["losses"] == {"total": 0.5}
+    # A saved state writes the history at once: a crash right after it leaves no gap.
+    recorder({"event": "saved", "stage": "cyclegan", "iteration": 3})
+    job.refresh_from_db()
+    assert job.history == recorder.history and job.progress_done == 7
+
+
 def test_cancel_during_the_warm_start_registers_nothing(job, monkeypatch):
     assert run_cancelled_at(job, monkeypatch, "warm_start", 2) == {"job": job.pk, "stopped": True}
     job.refresh_from_db()
