@@ -105,6 +105,39 @@ def _nps_peak(images: np.ndarray, sims, spacing: float) -> float:
     return nps.peak_frequency
 
 
+def _band_pass(images: np.ndarray, spacing: float, lo: float, hi: float) -> np.ndarray:
+    """The part of each slice between ``lo`` and ``hi`` cycles/mm (a sharp radial mask)."""
+    f = np.fft.fftfreq(images.shape[-1], spacing)
+    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(images.shape[-2], spacing), f, indexing="ij"))
+    mask = (radius >= lo) & (radius <= hi)
+    return np.fft.ifft2(np.fft.fft2(images) * mask).real.astype(np.float32)
+
+
+def blend(args: argparse.Namespace) -> None:
+    ds = make_dataset(20, doses=(0.25,), seed=EVALUATION_SEEDS.start, cache_dir=args.cache)
+    sims = list(ds)
+    ld = np.stack([s.ld[0.25] for s in sims]).astype(np.float32)
+    lows = band_means(ld, sims, ds.pixel_spacing_mm)
+    print("| model | band c/mm | share | PSNR dB | ROI SD HU | CNR | NPS peak c/mm | bands / LD |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in args.checkpoint:
+        out = Denoiser.load(path, device="cpu").denoise(ld)
+        for lo, hi in ((0.152, 0.30), (0.152, 0.20)):
+            removed = _band_pass(ld - out, ds.pixel_spacing_mm, lo, hi)
+            for share in args.share:
+                im = out + share * removed
+                rows = [ev.measure_slice(im[i], sims[i]) for i in range(len(sims))]
+                m = {k: np.nanmean([r[k] for r in rows]) for k in ("psnr", "roi_sd", "cnr")}
+                peak = _nps_peak(im, sims, ds.pixel_spacing_mm)
+                bands = band_means(im, sims, ds.pixel_spacing_mm)
+                shares = " / ".join(f"{b / lo_:.2f}" for b, lo_ in zip(bands, lows, strict=True))
+                print(
+                    f"| {Path(path).name} | {lo:.2f}-{hi:.2f} | {share:.2f} | {m['psnr']:.2f} | "
+                    f"{m['roi_sd']:.1f} | {m['cnr']:.2f} | {peak:.3f} | {shares} |",
+                    flush=True,
+                )
+
+
 def _coarse_loss(out, target, blur: str, weights: list[float]) -> torch.Tensor:
     loss = F.mse_loss(out, target)
     for k, sigma, w in zip((2, 4, 8), (1.0, 2.0, 4.0), weights, strict=True):
@@ -152,6 +185,10 @@ def main() -> None:
     p = sub.add_parser("multiscale")
     p.add_argument("--checkpoint", default=None, help="default: the shipped model")
     p.add_argument("--cache", type=Path, default=ROOT / "denoiser/runs/eval-cache")
+    p = sub.add_parser("blend")
+    p.add_argument("--checkpoint", action="append", required=True, help="repeatable")
+    p.add_argument("--share", type=float, nargs="+", default=[0.3, 0.5, 0.7])
+    p.add_argument("--cache", type=Path, default=ROOT / "denoiser/runs/eval-cache")
     p = sub.add_parser("warm")
     p.add_argument("out", type=Path)
     p.add_argument("--weights", type=float, nargs=3, default=[4.0, 16.0, 64.0])
@@ -161,7 +198,7 @@ def main() -> None:
     p.add_argument("--init", type=Path, default=None, help="fine-tune this generator")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    (multiscale if args.probe == "multiscale" else warm)(args)
+    {"multiscale": multiscale, "blend": blend, "warm": warm}[args.probe](args)
 
 
 if __name__ == "__main__":
