@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 from pydicom.dataset import Dataset
-from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.filewriter import dcmwrite
+from pydicom.uid import UID
 
 from reader_study.case_access import visible_cases
 from reader_study.models import Case, Instance, Series
@@ -91,15 +92,28 @@ def raw_bytes(instance: Instance) -> bytes:
 
 
 def encoded(instance: Instance, syntax: str) -> bytes:
-    """The instance as a Part 10 file in `syntax`: the stored bytes, or decoded to native."""
+    """The instance as a Part 10 file in `syntax`: the stored bytes, or re-encoded in one of
+    the native syntaxes (Explicit or Implicit VR Little Endian) from any stored one."""
     if syntax == instance.transfer_syntax_uid:
         return raw_bytes(instance)
     ds = read(instance)
+    stored = ds.file_meta.TransferSyntaxUID
+    target = UID(syntax)
+    out = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds.decompress()  # -> Explicit VR Little Endian
-    if syntax == ImplicitVRLittleEndian:
-        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
+        if stored.is_compressed:
+            ds.decompress()  # -> Explicit VR Little Endian, native pixels
+        if not stored.is_little_endian:
+            # Big endian: the pixel bytes are swapped by hand; every other element pydicom
+            # re-encodes from its value when told to (save_as refuses to change endianness).
+            pixels = ds.pixel_array
+            ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+            ds.file_meta.TransferSyntaxUID = target
+            dcmwrite(
+                out, ds, implicit_vr=target.is_implicit_VR, little_endian=True, force_encoding=True
+            )
+            return out.getvalue()
+        ds.file_meta.TransferSyntaxUID = target  # already native: only the encoding changes
+        ds.save_as(out, enforce_file_format=True)
     return out.getvalue()

@@ -101,6 +101,95 @@ def test_compressed_instance_as_stored_or_transcoded(researcher, dicomweb_for):
     assert (native.pixel_array == as_stored.pixel_array).all()
 
 
+EXPLICIT, IMPLICIT = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
+
+
+def only_part(response) -> bytes:
+    """The body of the one part of a multipart/related response."""
+    boundary = response.headers["Content-Type"].split("boundary=")[1].strip('"').encode()
+    part = response.content.split(b"--" + boundary)[1]
+    return part.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
+
+
+def in_syntax(ds, syntax: str):
+    """``ds`` (native, little endian) re-encoded as a Part 10 file in an uncompressed syntax."""
+    uid = pydicom.uid.UID(syntax)
+    if not uid.is_little_endian:
+        pixels = ds.pixel_array
+        ds.PixelData = pixels.astype(pixels.dtype.newbyteorder(">")).tobytes()
+    ds.file_meta.TransferSyntaxUID = uid
+    out = io.BytesIO()
+    pydicom.dcmwrite(
+        out,
+        ds,
+        implicit_vr=uid.is_implicit_VR,
+        little_endian=uid.is_little_endian,
+        force_encoding=True,
+    )
+    return pydicom.dcmread(io.BytesIO(out.getvalue()))
+
+
+@pytest.mark.parametrize(
+    "stored_as",
+    ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"],
+    ids=["implicit", "explicit", "big-endian"],
+)
+def test_uncompressed_instances_come_back_in_either_native_syntax(
+    researcher, dicomweb_for, tmp_path, live_server, stored_as
+):
+    client = dicomweb_for(researcher)
+    paths = write_ct_series(tmp_path / "s", slices=2, size=32)
+    originals = [pydicom.dcmread(p) for p in paths]
+    pixels = [ds.pixel_array.copy() for ds in originals]
+    client.store_instances([in_syntax(ds, stored_as) for ds in originals])
+    case = Case.objects.get()
+    stored = list(case.original_series.instances.all())  # de-identified: new UIDs
+    assert {i.transfer_syntax_uid for i in stored} == {stored_as}
+    first = stored[0]
+    args = (case.study_instance_uid, case.original_series.series_instance_uid)
+    explicit = client.retrieve_instance(
+        *args, first.sop_instance_uid, media_types=(("application/dicom", EXPLICIT),)
+    )
+    assert explicit.file_meta.TransferSyntaxUID == EXPLICIT
+    assert any((explicit.pixel_array == p).all() for p in pixels)
+    # dicomweb-client will not ask for Implicit VR; PACS-era clients do.
+    url = f"{live_server.url}/dicomweb/studies/{args[0]}/series/{args[1]}"
+    implicit = requests.get(
+        f"{url}/instances/{first.sop_instance_uid}",
+        headers={
+            **client._session.headers,
+            "Accept": f'multipart/related; type="application/dicom"; transfer-syntax={IMPLICIT}',
+        },
+        timeout=30,
+    )
+    assert implicit.status_code == 200
+    got = pydicom.dcmread(io.BytesIO(only_part(implicit)))
+    assert got.file_meta.TransferSyntaxUID == IMPLICIT and got.is_implicit_VR
+    assert (got.pixel_array == explicit.pixel_array).all()
+    # The whole study in the default syntax (Explicit VR Little Endian), every part complete.
+    study = client.retrieve_study(case.study_instance_uid, media_types=(("application/dicom",),))
+    assert sorted(ds.SOPInstanceUID for ds in study) == sorted(i.sop_instance_uid for i in stored)
+    # Cornerstone's wadouri: loader asks WADO-URI for application/dicom.
+    params = {
+        "requestType": "WADO",
+        "studyUID": args[0],
+        "seriesUID": args[1],
+        "objectUID": first.sop_instance_uid,
+        "contentType": "application/dicom",
+        "transferSyntax": IMPLICIT,
+    }
+    response = requests.get(
+        f"{live_server.url}/dicomweb/wado",
+        params=params,
+        headers=client._session.headers,
+        timeout=30,
+    )
+    assert response.status_code == 200
+    from_uri = pydicom.dcmread(io.BytesIO(response.content))
+    assert from_uri.file_meta.TransferSyntaxUID == IMPLICIT
+    assert (from_uri.pixel_array == explicit.pixel_array).all()
+
+
 def test_stow_reports_each_refused_instance(researcher, dicomweb_for, series):
     client = dicomweb_for(researcher)
     mr = pydicom.dcmread(shipped("MR_small.dcm"))
