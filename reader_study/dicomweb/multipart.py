@@ -49,6 +49,24 @@ def boundary_of(content_type: str) -> str:
     return match.group(1)
 
 
+class LengthRequired(Exception):
+    pass
+
+
+def body_stream(request):
+    """The request body to read: Django's (bounded by Content-Length), or, for a chunked
+    body (HTTP/1.1 Transfer-Encoding: chunked, which dicomweb-client sends above 1 MB), the
+    server's input when the server has de-chunked it and marks its end (gunicorn sets
+    ``wsgi.input_terminated``). Where it does not, LengthRequired (411)."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not chunked or meta.get("CONTENT_LENGTH"):
+        return request
+    if meta.get("wsgi.input_terminated"):
+        return meta["wsgi.input"]
+    raise LengthRequired("this server cannot read a chunked body: send Content-Length")
+
+
 def spool(stream, target: Path, limit: int) -> int:
     """Copies the request body to `target`; BadMultipart(413) past `limit` bytes."""
     written = 0

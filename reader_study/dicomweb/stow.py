@@ -22,7 +22,16 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from reader_study.dicomweb.base import DicomWebView
-from reader_study.dicomweb.multipart import BadMultipart, Part, TooLarge, boundary_of, split, spool
+from reader_study.dicomweb.multipart import (
+    BadMultipart,
+    LengthRequired,
+    Part,
+    TooLarge,
+    body_stream,
+    boundary_of,
+    split,
+    spool,
+)
 from reader_study.dicomweb.qido import DICOM_JSON
 from reader_study.ingest.deid import case_key, map_uid
 from reader_study.ingest.limits import current, over_size
@@ -83,10 +92,12 @@ class Store(DicomWebView):
         with tempfile.TemporaryDirectory(prefix="ldct-stow-") as workdir:
             try:
                 body = Path(workdir) / "body"
-                spool(request._request, body, limits.max_upload_bytes)
+                spool(body_stream(request._request), body, limits.max_upload_bytes)
                 parts = split(body, boundary_of(content_type), Path(workdir))
             except TooLarge as exc:
                 return _plain(413, over_size("the request", exc.args[0], limits))
+            except LengthRequired as exc:
+                return _plain(411, str(exc))
             except BadMultipart as exc:
                 return _plain(400, f"malformed multipart body: {exc}")
             if not parts:

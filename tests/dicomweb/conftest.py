@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from rest_framework.authtoken.models import Token
+
+from tests.workers import ROOT, test_database_url
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +37,48 @@ def dicomweb_for(live_server):
         )
 
     return build
+
+
+@pytest.fixture
+def gunicorn_url(media_root, tmp_path) -> Iterator[str]:
+    """The product's own web server (gunicorn, as `make run` starts it) on the test database.
+
+    Django's test server reads no chunked request body; gunicorn de-chunks it, so what a
+    client sends chunked is proven against the server that will receive it.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    env.update(
+        DATABASE_URL=test_database_url(),
+        MEDIA_ROOT=str(media_root),
+        LDCT_VAR_DIR=str(tmp_path / "gunicorn-var"),  # its own embedded broker, too
+        LDCT_INSECURE_HTTP="1",
+    )
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
+    cmd = [sys.executable, "-m", "gunicorn", "ldct_web.wsgi:application"]
+    process = subprocess.Popen(
+        [*cmd, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"gunicorn did not start: {(tmp_path / 'gunicorn.log').read_text()}"
+                )
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()

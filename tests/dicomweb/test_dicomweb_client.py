@@ -7,7 +7,9 @@ import io
 import pydicom
 import pytest
 import requests
+from dicomweb_client.api import DICOMwebClient
 from requests import HTTPError
+from rest_framework.authtoken.models import Token
 
 from reader_study.models import Case
 from reader_study.roles import RESEARCHER
@@ -188,6 +190,43 @@ def test_uncompressed_instances_come_back_in_either_native_syntax(
     from_uri = pydicom.dcmread(io.BytesIO(response.content))
     assert from_uri.file_meta.TransferSyntaxUID == IMPLICIT
     assert (from_uri.pixel_array == explicit.pixel_array).all()
+
+
+def test_a_chunked_stow_is_stored_by_the_products_server(researcher, gunicorn_url, series):
+    """dicomweb-client sends bodies over its chunk_size (1 MB by default) chunked."""
+    token, _ = Token.objects.get_or_create(user=researcher)
+    headers = {"Authorization": f"Token {token.key}"}
+    client = DICOMwebClient(url=f"{gunicorn_url}/dicomweb", headers=headers, chunk_size=4096)
+    response = client.store_instances(series, additional_params={"label": "chunked"})
+    assert len(response.ReferencedSOPSequence) == len(series)
+    case = Case.objects.get(label="chunked")
+    assert case.original_series.instances.count() == len(series)
+    # A body of nothing but chunk framing is still an empty upload, not a hang or a 500.
+    empty = requests.post(
+        f"{gunicorn_url}/dicomweb/studies",
+        data=iter([b""]),
+        headers={
+            **headers,
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=x',
+        },
+        timeout=30,
+    )
+    assert empty.status_code == 400 and "empty upload" in empty.json()["detail"]
+
+
+def test_a_server_that_cannot_read_a_chunked_body_says_so(researcher, live_server):
+    """Django's own test server passes no chunked body on: 411, not a silent empty upload."""
+    token, _ = Token.objects.get_or_create(user=researcher)
+    response = requests.post(
+        f"{live_server.url}/dicomweb/studies",
+        data=iter([b"--x\r\n"]),  # a generator body: requests sends it chunked
+        headers={
+            "Authorization": f"Token {token.key}",
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=x',
+        },
+        timeout=30,
+    )
+    assert response.status_code == 411 and "Content-Length" in response.json()["detail"]
 
 
 def test_stow_reports_each_refused_instance(researcher, dicomweb_for, series):
