@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pydicom
 import pytest
@@ -13,8 +14,8 @@ from rest_framework.authtoken.models import Token
 
 from reader_study.models import Case
 from reader_study.roles import RESEARCHER
-from tests.conftest import make_user
-from tests.ingest.dicom_files import shipped, write_ct_series
+from tests.conftest import PASSWORD, make_user
+from tests.ingest.dicom_files import dataset_bytes, shipped, write_ct_series
 
 # serialized_rollback: the flush after a transactional test would drop the role groups.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -296,3 +297,29 @@ def test_reader_and_anonymous_are_refused(stored, dicomweb_for, reader, live_ser
         dicomweb_for(reader).search_for_studies()
     assert caught.value.response.status_code == 403
     assert requests.get(f"{live_server.url}/dicomweb/studies", timeout=30).status_code == 401
+
+
+def test_a_logged_in_researcher_stores_by_session_with_the_csrf_token(
+    researcher, live_server, series
+):
+    session = requests.Session()
+    login = session.get(f"{live_server.url}/accounts/login/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)[1]
+    session.post(
+        f"{live_server.url}/accounts/login/",
+        data={"username": "rita", "password": PASSWORD, "csrfmiddlewaretoken": token},
+        timeout=30,
+    )
+    body = b"".join(
+        b"--b\r\nContent-Type: application/dicom\r\n\r\n" + dataset_bytes(ds) + b"\r\n"
+        for ds in series
+    )
+    stow = {"data": body + b"--b--\r\n", "timeout": 30}
+    url = f"{live_server.url}/dicomweb/studies?label=by-session"
+    content_type = 'multipart/related; type="application/dicom"; boundary=b'
+    refused = session.post(url, headers={"Content-Type": content_type}, **stow)
+    assert refused.status_code == 403 and "CSRF" in refused.text  # a browser form cannot do it
+    csrf = session.cookies["csrftoken"]
+    stored = session.post(url, headers={"Content-Type": content_type, "X-CSRFToken": csrf}, **stow)
+    assert stored.status_code == 200, stored.text
+    assert Case.objects.get(label="by-session").original_series.instances.count() == len(series)
