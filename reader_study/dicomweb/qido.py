@@ -14,6 +14,7 @@ import json
 from django.http import HttpResponse
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from rest_framework.exceptions import ParseError
 
 from reader_study.case_access import visible_cases
 from reader_study.dicomweb import lookup
@@ -68,8 +69,10 @@ def _filters(request, supported: set[str]) -> tuple[dict[str, str], list[str]]:
     for key, value in request.query_params.items():
         if key.lower() in CONTROL:
             continue
-        if key in supported:
-            filters[TAG_KEYWORD.get(key.upper(), key)] = value
+        # A tag may be written in either case of hex digits (PS3.18 attributeID).
+        name = key.upper() if len(key) == 8 and key.upper() in TAG_KEYWORD else key
+        if name in supported:
+            filters[TAG_KEYWORD.get(name, name)] = value
         else:
             ignored.append(key)
     return filters, ignored
@@ -83,12 +86,23 @@ def _matches(value: str, pattern: str) -> bool:
     return value == pattern
 
 
+class BadQuery(ParseError):
+    """400 with the reason, through DRF's exception handling."""
+
+
+def _paging(request) -> tuple[int, int]:
+    """(offset, limit) from the query; BadQuery (400) for anything but non-negative integers."""
+    values = []
+    for name in ("offset", "limit"):
+        raw = request.query_params.get(name) or "0"  # empty: as if absent
+        if not raw.isdigit():
+            raise BadQuery(f"{name} must be a non-negative integer, not {raw!r}")
+        values.append(int(raw))
+    return values[0], values[1]
+
+
 def _page(request, items: list) -> list:
-    try:
-        offset = max(0, int(request.query_params.get("offset", 0)))
-        limit = int(request.query_params.get("limit", 0))
-    except ValueError:
-        offset, limit = 0, 0
+    offset, limit = _paging(request)
     items = items[offset:]
     return items[:limit] if limit > 0 else items
 
@@ -163,6 +177,7 @@ def _keep(ds: Dataset, filters: dict[str, str]) -> bool:
 class SearchStudies(DicomWebView):
     def get(self, request):
         filters, ignored = _filters(request, STUDY_KEYS)
+        _paging(request)
         cases = visible_cases(request.user).prefetch_related("series")
         uid = filters.get("StudyInstanceUID")
         if uid and "*" not in uid:
@@ -171,25 +186,48 @@ class SearchStudies(DicomWebView):
         return dicom_json_response(_page(request, found), ignored)
 
 
+class StudyAttributes:
+    """Each case's study-level attributes, read once per search: a search across studies
+    returns them with every series or instance and matches the study keys against them
+    (PS3.18 10.6.3.3)."""
+
+    def __init__(self, request) -> None:
+        self.request, self.by_case = request, {}
+
+    def add_to(self, ds: Dataset, case: Case) -> Dataset:
+        if case.pk not in self.by_case:
+            self.by_case[case.pk] = study_dataset(self.request, case)
+        study = self.by_case[case.pk]
+        for element in study:
+            if element.keyword not in ("RetrieveURL",) and element.tag not in ds:
+                ds.add(element)
+        return ds
+
+
 class SearchSeries(DicomWebView):
     def get(self, request, study_uid: str | None = None):
         filters, ignored = _filters(request, SERIES_KEYS | (set() if study_uid else STUDY_KEYS))
+        _paging(request)
         series = Series.objects.filter(case__in=visible_cases(request.user)).select_related("case")
         if study_uid:
             series = series.filter(case__study_instance_uid=study_uid)
-        study_filters = {k: v for k, v in filters.items() if k == "StudyInstanceUID"}
-        series_filters = {k: v for k, v in filters.items() if k != "StudyInstanceUID"}
-        found = [
-            ds
-            for ds in (series_dataset(request, s) for s in series.order_by("case", "kind", "pk"))
-            if _keep(ds, series_filters) and _keep(ds, study_filters)
-        ]
+        studies = None if study_uid else StudyAttributes(request)
+        found = []
+        for s in series.order_by("case", "kind", "pk"):
+            ds = series_dataset(request, s)
+            if studies is not None:
+                studies.add_to(ds, s.case)
+            if _keep(ds, filters):
+                found.append(ds)
         return dicom_json_response(_page(request, found), ignored)
 
 
 class SearchInstances(DicomWebView):
     def get(self, request, study_uid: str | None = None, series_uid: str | None = None):
-        filters, ignored = _filters(request, INSTANCE_KEYS | SERIES_KEYS | {"StudyInstanceUID"})
+        keys = INSTANCE_KEYS | SERIES_KEYS | ({"StudyInstanceUID"} if study_uid else STUDY_KEYS)
+        filters, ignored = _filters(request, keys)
+        _paging(request)
+        studies = None if study_uid else StudyAttributes(request)
         instances = lookup.visible_instances(request.user)
         if study_uid:
             instances = instances.filter(series__case__study_instance_uid=study_uid)
@@ -204,6 +242,8 @@ class SearchInstances(DicomWebView):
             ds = instance_dataset(request, instance)
             ds.Modality = instance.series.modality
             ds.SeriesNumber = instance.series.series_number or ""
+            if studies is not None:
+                studies.add_to(ds, instance.series.case)
             if _keep(ds, filters):
                 found.append(ds)
         return dicom_json_response(_page(request, found), ignored)

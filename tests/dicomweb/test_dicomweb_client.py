@@ -323,3 +323,25 @@ def test_a_logged_in_researcher_stores_by_session_with_the_csrf_token(
     stored = session.post(url, headers={"Content-Type": content_type, "X-CSRFToken": csrf}, **stow)
     assert stored.status_code == 200, stored.text
     assert Case.objects.get(label="by-session").original_series.instances.count() == len(series)
+
+
+def test_searches_across_studies_carry_and_match_study_attributes(stored, live_server):
+    client, _ = stored
+    case = Case.objects.get()
+    series = client.search_for_series(search_filters={"PatientID": "STOW*"})
+    assert [s["0020000E"]["Value"][0] for s in series] == [case.original_series.series_instance_uid]
+    assert series[0]["00100020"]["Value"] == ["STOW-1"]  # PatientID, a study attribute
+    assert client.search_for_series(search_filters={"PatientID": "nobody"}) == []
+    instances = client.search_for_instances(search_filters={"PatientName": "STOW-1"})
+    assert len(instances) == 6 and instances[0]["0020000D"]["Value"] == [case.study_instance_uid]
+    assert client.search_for_instances(search_filters={"PatientID": "nobody"}) == []
+    # Tags in lower-case hex are the same keys (PS3.18 attributeID).
+    lower = {"0020000d": case.study_instance_uid}
+    assert len(client.search_for_studies(search_filters=lower)) == 1
+    assert client.search_for_studies(search_filters={"0020000d": "1.2.3"}) == []
+    headers = client._session.headers
+    for bad in ("limit=abc", "limit=-1", "offset=x"):
+        response = requests.get(
+            f"{live_server.url}/dicomweb/studies?{bad}", headers=headers, timeout=30
+        )
+        assert response.status_code == 400 and bad.split("=")[0] in response.json()["detail"]
