@@ -47,7 +47,8 @@ def parse_accept(header: str | None) -> list[MediaRange]:
             key, _, value = part.partition("=")
             params[key.strip().lower()] = value.strip().strip('"')
         ranges.append(MediaRange(parts[0].lower(), params))
-    return sorted(ranges, key=lambda r: -r.quality)
+    # q=0 says "not acceptable" (RFC 9110 12.4.2): such a range offers nothing.
+    return sorted((r for r in ranges if r.quality > 0), key=lambda r: -r.quality)
 
 
 def choose_dicom_syntax(header: str | None, stored: str) -> str | None:

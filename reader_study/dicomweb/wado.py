@@ -151,9 +151,7 @@ class RetrieveFrames(DicomWebView):
                 content_type="application/json",
             )
         accept = request.headers.get("Accept")
-        if not accepts(
-            accept, "application/octet-stream"
-        ) or "transfer-syntax=1.2.840.10008.1.2.4" in (accept or ""):
+        if not _accepts_native_frames(accept):
             return not_acceptable(
                 'frames are sent as multipart/related; type="application/octet-stream"'
             )

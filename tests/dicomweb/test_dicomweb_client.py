@@ -12,6 +12,7 @@ from dicomweb_client.api import DICOMwebClient
 from requests import HTTPError
 from rest_framework.authtoken.models import Token
 
+from reader_study.dicomweb.lookup import instance_path as lookup_path
 from reader_study.models import Case
 from reader_study.roles import RESEARCHER
 from tests.conftest import PASSWORD, make_user
@@ -345,3 +346,27 @@ def test_searches_across_studies_carry_and_match_study_attributes(stored, live_s
             f"{live_server.url}/dicomweb/studies?{bad}", headers=headers, timeout=30
         )
         assert response.status_code == 400 and bad.split("=")[0] in response.json()["detail"]
+
+
+def test_frames_answer_a_list_of_acceptable_types_and_refuse_what_they_cannot_send(
+    stored, live_server
+):
+    client, _ = stored
+    case = Case.objects.get()
+    instance = case.original_series.instances.first()
+    url = f"{live_server.url}{lookup_path(instance)}/frames/1"
+    jls = 'multipart/related; type="image/jls"; transfer-syntax=1.2.840.10008.1.2.4.80'
+    native = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+    cases = {
+        f"{jls}, {native};q=0.5": 200,  # what a viewer offering compressed first sends
+        jls: 406,
+        native.replace("=*", "=1.2.840.10008.1.2.5"): 406,  # RLE: not offered
+        f"{native};q=0": 406,  # q=0: not acceptable
+    }
+    for accept, status in cases.items():
+        response = requests.get(
+            url, headers={**client._session.headers, "Accept": accept}, timeout=30
+        )
+        assert response.status_code == status, accept
+    accept = {**client._session.headers, "Accept": f"{jls}, {native};q=0.5"}
+    assert len(only_part(requests.get(url, headers=accept, timeout=30))) == 32 * 32 * 2
