@@ -40,6 +40,13 @@ def to_hu(pixels: np.ndarray, ds) -> np.ndarray:
     return pixels.astype(np.float32) * slope + intercept
 
 
+def as_jpeg(png: bytes) -> bytes:
+    """A rendered PNG re-encoded as JPEG (what WADO clients ask for by default)."""
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
 def render_png(pixels: np.ndarray, ds, window, size: int | None = None) -> bytes:
     centre, width = window
     hu = to_hu(pixels, ds)

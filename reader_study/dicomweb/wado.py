@@ -9,7 +9,7 @@ import numpy as np
 from django.http import HttpResponse, StreamingHttpResponse
 from pydicom.uid import ExplicitVRLittleEndian
 
-from reader_study.case_preview import SOFT_TISSUE, render_png
+from reader_study.case_preview import SOFT_TISSUE, as_jpeg, render_png
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import new_boundary, stream_parts
@@ -188,16 +188,20 @@ def _window(request, ds) -> tuple[float, float]:
 
 
 class RetrieveRendered(DicomWebView):
-    """A frame as PNG at the header's window (or `?window=centre,width,linear`)."""
+    """A frame as JPEG (PS3.18's default) or PNG at the header's window (or
+    `?window=centre,width,linear`)."""
 
     def get(self, request, study_uid: str, series_uid: str, sop_uid: str, frame: int = 1):
         instance = lookup.instance_of(request.user, study_uid, series_uid, sop_uid)
         frame = int(frame)
-        if not accepts(request.headers.get("Accept"), "image/png"):
-            return not_acceptable("rendered images are sent as image/png")
+        kind = accepts(request.headers.get("Accept"), "image/jpeg", "image/png")
+        if kind is None:
+            return not_acceptable("rendered images are sent as image/jpeg or image/png")
         if not 1 <= frame <= instance.number_of_frames:
-            return HttpResponse(status=404)
+            detail = f"frame {frame}: this instance has frames 1 to {instance.number_of_frames}"
+            return HttpResponse(
+                json.dumps({"detail": detail}), status=404, content_type="application/json"
+            )
         pixels, ds = decoded_frames(instance)
-        return HttpResponse(
-            render_png(pixels[frame - 1], ds, _window(request, ds)), content_type="image/png"
-        )
+        png = render_png(pixels[frame - 1], ds, _window(request, ds))
+        return HttpResponse(png if kind == "image/png" else as_jpeg(png), content_type=kind)

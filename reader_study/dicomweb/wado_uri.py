@@ -7,14 +7,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 from django.http import HttpResponse
-from PIL import Image
 from pydicom.uid import ExplicitVRLittleEndian
 
-from reader_study.case_preview import render_png
+from reader_study.case_preview import as_jpeg, render_png
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.negotiation import NATIVE
@@ -81,6 +79,4 @@ class WadoUri(DicomWebView):
         png = render_png(pixels[frame - 1], ds, window)
         if content_type == "image/png":
             return HttpResponse(png, content_type="image/png")
-        out = io.BytesIO()
-        Image.open(io.BytesIO(png)).save(out, format="JPEG", quality=90)
-        return HttpResponse(out.getvalue(), content_type="image/jpeg")
+        return HttpResponse(as_jpeg(png), content_type="image/jpeg")

@@ -82,6 +82,10 @@ def test_wado_rs_retrieves_deidentified_instances_metadata_and_frames(stored):
         case.study_instance_uid, series_uid, first.sop_instance_uid, media_types=("image/png",)
     )
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    jpeg = client.retrieve_instance_rendered(  # image/jpeg: PS3.18's default rendered type
+        case.study_instance_uid, series_uid, first.sop_instance_uid, media_types=("image/jpeg",)
+    )
+    assert jpeg[:2] == b"\xff\xd8"
 
 
 def test_compressed_instance_as_stored_or_transcoded(researcher, dicomweb_for):
