@@ -14,11 +14,12 @@ import json
 from django.http import HttpResponse
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import NotAcceptable, ParseError
 
 from reader_study.case_access import visible_cases
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
+from reader_study.dicomweb.negotiation import accepts
 from reader_study.models import Case, Instance, Series
 
 DICOM_JSON = "application/dicom+json"
@@ -130,6 +131,7 @@ def study_dataset(request, case: Case) -> Dataset:
     ds.ModalitiesInStudy = sorted({s.modality for s in series}) or ["CT"]
     ds.NumberOfStudyRelatedSeries = len(series)
     ds.NumberOfStudyRelatedInstances = sum(s.num_instances for s in series)
+    ds.InstanceAvailability = "ONLINE"
     ds.RetrieveURL = request.build_absolute_uri(f"/dicomweb/studies/{case.study_instance_uid}")
     return ds
 
@@ -161,6 +163,7 @@ def instance_dataset(request, instance: Instance) -> Dataset:
     ds.Columns = series.columns
     ds.NumberOfFrames = instance.number_of_frames
     ds.AvailableTransferSyntaxUID = instance.transfer_syntax_uid
+    ds.InstanceAvailability = "ONLINE"
     ds.RetrieveURL = request.build_absolute_uri(lookup.instance_path(instance))
     return ds
 
@@ -174,7 +177,16 @@ def _keep(ds: Dataset, filters: dict[str, str]) -> bool:
     return True
 
 
-class SearchStudies(DicomWebView):
+class SearchView(DicomWebView):
+    """A search: answered in DICOM JSON, or 406 to a client that accepts none of it."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # who is asking comes first (401/403)
+        if not accepts(request.headers.get("Accept"), DICOM_JSON, "application/json"):
+            raise NotAcceptable("search results are sent as application/dicom+json")
+
+
+class SearchStudies(SearchView):
     def get(self, request):
         filters, ignored = _filters(request, STUDY_KEYS)
         _paging(request)
@@ -204,7 +216,7 @@ class StudyAttributes:
         return ds
 
 
-class SearchSeries(DicomWebView):
+class SearchSeries(SearchView):
     def get(self, request, study_uid: str | None = None):
         filters, ignored = _filters(request, SERIES_KEYS | (set() if study_uid else STUDY_KEYS))
         _paging(request)
@@ -222,7 +234,7 @@ class SearchSeries(DicomWebView):
         return dicom_json_response(_page(request, found), ignored)
 
 
-class SearchInstances(DicomWebView):
+class SearchInstances(SearchView):
     def get(self, request, study_uid: str | None = None, series_uid: str | None = None):
         keys = INSTANCE_KEYS | SERIES_KEYS | ({"StudyInstanceUID"} if study_uid else STUDY_KEYS)
         filters, ignored = _filters(request, keys)

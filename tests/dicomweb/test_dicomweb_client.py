@@ -350,6 +350,12 @@ def test_searches_across_studies_carry_and_match_study_attributes(stored, live_s
             f"{live_server.url}/dicomweb/studies?{bad}", headers=headers, timeout=30
         )
         assert response.status_code == 400 and bad.split("=")[0] in response.json()["detail"]
+    xml = {**headers, "Accept": "application/dicom+xml"}
+    refused = requests.get(f"{live_server.url}/dicomweb/studies", headers=xml, timeout=30)
+    assert refused.status_code == 406
+    assert requests.get(f"{live_server.url}/dicomweb/studies", timeout=30).status_code == 401
+    study = client.search_for_studies()[0]
+    assert study["00080056"]["Value"] == ["ONLINE"]  # InstanceAvailability
 
 
 def test_frames_answer_a_list_of_acceptable_types_and_refuse_what_they_cannot_send(
