@@ -2,8 +2,9 @@
 
 Matching supports the keys a viewer or script uses: UIDs (lists allowed), PatientID
 and PatientName (with * and ? wildcards), Modality/ModalitiesInStudy, SeriesNumber,
-InstanceNumber, plus limit and offset. Other keys are ignored with a Warning header,
-as PS3.18 allows.
+InstanceNumber, plus limit and offset; keys by keyword or by tag (either case of hex).
+Series and instance searches across all studies also carry and match the study-level
+attributes. Other keys are ignored with a Warning header, as PS3.18 allows.
 """
 
 from __future__ import annotations
