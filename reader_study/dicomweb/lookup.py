@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import numpy as np
 import pydicom
 from django.db.models import QuerySet
 from django.http import Http404
@@ -91,6 +92,11 @@ def raw_bytes(instance: Instance) -> bytes:
         return fh.read()
 
 
+# Bytes per word of the binary VRs whose values pydicom keeps raw: big-endian files hold
+# them byte-swapped (PS3.5 7.3), every other VR is re-encoded from its value.
+WORD_BYTES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
 def encoded(instance: Instance, syntax: str) -> bytes:
     """The instance as a Part 10 file in `syntax`: the stored bytes, or re-encoded in one of
     the native syntaxes (Explicit or Implicit VR Little Endian) from any stored one."""
@@ -103,17 +109,24 @@ def encoded(instance: Instance, syntax: str) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if stored.is_compressed:
-            ds.decompress()  # -> Explicit VR Little Endian, native pixels
-        if not stored.is_little_endian:
-            # Big endian: the pixel bytes are swapped by hand; every other element pydicom
-            # re-encodes from its value when told to (save_as refuses to change endianness).
-            pixels = ds.pixel_array
-            ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
-            ds.file_meta.TransferSyntaxUID = target
+            # -> Explicit VR Little Endian, native pixels; the instance keeps its UID.
+            ds.decompress(generate_instance_uid=False)
+        ds.file_meta.TransferSyntaxUID = target
+        if stored.is_little_endian:
+            ds.save_as(out, enforce_file_format=True)  # only the VR encoding changes
+        else:
+            _swap_words_to_little_endian(ds)
+            # save_as refuses to change endianness; dcmwrite re-encodes every value.
             dcmwrite(
                 out, ds, implicit_vr=target.is_implicit_VR, little_endian=True, force_encoding=True
             )
-            return out.getvalue()
-        ds.file_meta.TransferSyntaxUID = target  # already native: only the encoding changes
-        ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+def _swap_words_to_little_endian(ds: Dataset) -> None:
+    """Byte-swaps the raw words of OW/OF/OL/OD/OV values read from a big-endian file (pixel
+    data, LUTs, overlays...); 8-bit pixel data is OB and has nothing to swap."""
+    for element in ds.iterall():
+        size = WORD_BYTES.get(element.VR)
+        if size and isinstance(element.value, bytes) and len(element.value) % size == 0:
+            element.value = np.frombuffer(element.value, f">u{size}").astype(f"<u{size}").tobytes()

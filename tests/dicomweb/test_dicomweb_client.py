@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pydicom
 import pytest
 import requests
@@ -104,6 +105,8 @@ def test_compressed_instance_as_stored_or_transcoded(researcher, dicomweb_for):
     explicit = (("application/dicom", "1.2.840.10008.1.2.1"),)
     native = client.retrieve_instance(*args, media_types=explicit)
     assert native.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    # Decoding keeps the instance's identity (pydicom would give it a new UID).
+    assert native.SOPInstanceUID == native.file_meta.MediaStorageSOPInstanceUID == args[2]
     as_stored = client.retrieve_instance(*args)  # dicomweb-client asks for transfer-syntax=*
     assert as_stored.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
     assert (native.pixel_array == as_stored.pixel_array).all()
@@ -123,8 +126,9 @@ def in_syntax(ds, syntax: str):
     """``ds`` (native, little endian) re-encoded as a Part 10 file in an uncompressed syntax."""
     uid = pydicom.uid.UID(syntax)
     if not uid.is_little_endian:
-        pixels = ds.pixel_array
-        ds.PixelData = pixels.astype(pixels.dtype.newbyteorder(">")).tobytes()
+        for element in ds.iterall():  # OW values are words: big endian swaps their bytes
+            if element.VR == "OW":
+                element.value = np.frombuffer(element.value, "<u2").astype(">u2").tobytes()
     ds.file_meta.TransferSyntaxUID = uid
     out = io.BytesIO()
     pydicom.dcmwrite(
@@ -148,6 +152,9 @@ def test_uncompressed_instances_come_back_in_either_native_syntax(
     client = dicomweb_for(researcher)
     paths = write_ct_series(tmp_path / "s", slices=2, size=32)
     originals = [pydicom.dcmread(p) for p in paths]
+    lut = np.arange(250, 266, dtype="<u2").tobytes()  # an OW element besides the pixels
+    for ds in originals:
+        ds.add_new(0x00281201, "OW", lut)  # Red Palette Color Lookup Table Data
     pixels = [ds.pixel_array.copy() for ds in originals]
     client.store_instances([in_syntax(ds, stored_as) for ds in originals])
     case = Case.objects.get()
@@ -160,6 +167,7 @@ def test_uncompressed_instances_come_back_in_either_native_syntax(
     )
     assert explicit.file_meta.TransferSyntaxUID == EXPLICIT
     assert any((explicit.pixel_array == p).all() for p in pixels)
+    assert explicit[0x00281201].value == lut
     # dicomweb-client will not ask for Implicit VR; PACS-era clients do.
     url = f"{live_server.url}/dicomweb/studies/{args[0]}/series/{args[1]}"
     implicit = requests.get(
