@@ -192,6 +192,13 @@ _CYCLEGAN = ("iteration", "epoch")
 STAGES = {"warm_start": ("warm_start",), "iteration": _CYCLEGAN, "epoch": _CYCLEGAN}
 
 
+def _replaced(entry: dict, stage: tuple, kind: str, iteration: int) -> bool:
+    if entry.get("kind") not in stage:
+        return False
+    later = entry["iteration"] > iteration
+    return later or (entry["iteration"] == iteration and entry["kind"] == kind)
+
+
 class HistoryRecorder:
     """Turns the trainer's progress events into TrainingJob.history and progress numbers.
 
@@ -256,15 +263,12 @@ class HistoryRecorder:
 
     def _forget_from(self, kind: str, iteration: int) -> None:
         """A stage resumed from its saved state (or restarted) logs iterations that an earlier
-        attempt logged too: the new entries replace that stage's old ones from there on."""
+        attempt logged too: the new entries replace that stage's old ones from there on. (An
+        epoch entry shares its iteration with the last iteration entry: that one stays.)"""
         stage = STAGES[kind]
         last = self.history[-1] if self.history else {}
         if last.get("kind") in stage and last["iteration"] >= iteration:
-            self.history = [
-                h
-                for h in self.history
-                if not (h.get("kind") in stage and h["iteration"] >= iteration)
-            ]
+            self.history = [h for h in self.history if not _replaced(h, stage, kind, iteration)]
 
     def should_stop(self) -> bool:
         return self.attempt.lost.is_set()

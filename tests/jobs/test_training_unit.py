@@ -104,6 +104,9 @@ def test_a_resumed_cyclegan_replaces_the_entries_logged_after_its_saved_state(jo
         ("iteration", 3),
     ]
     assert recorder.history[-1]["losses"] == {"total": 0.5}
+    # The epoch that ends at iteration 3 keeps the iteration entry logged just before it.
+    recorder({"event": "epoch", "epoch": 1, "iteration": 3, "total_iterations": 6, "metrics": {}})
+    assert [h["kind"] for h in recorder.history][-2:] == ["iteration", "epoch"]
     # A saved state writes the history at once: a crash right after it leaves no gap.
     recorder({"event": "saved", "stage": "cyclegan", "iteration": 3})
     job.refresh_from_db()
