@@ -77,7 +77,11 @@ def test_strided_views_and_batches_agree(model: Denoiser) -> None:
     # A flipped view has negative strides, which torch cannot wrap without a copy.
     vol = volume((3, 24, 20), seed=3)
     flipped = model.denoise(vol[:, ::-1, ::2], batch_size=2)
-    assert np.array_equal(flipped, model.denoise(vol[:, ::-1, ::2].copy(), batch_size=3))
+    assert np.array_equal(flipped, model.denoise(vol[:, ::-1, ::2].copy(), batch_size=2))
+    # Another batch size may get other oneDNN kernels (another summation order on some
+    # CPUs): the same result to float rounding, not bit for bit.
+    other = model.denoise(vol[:, ::-1, ::2].copy(), batch_size=3)
+    np.testing.assert_allclose(other, flipped, rtol=0, atol=1e-3)
 
 
 def test_reversed_and_read_only_volumes(model: Denoiser) -> None:
