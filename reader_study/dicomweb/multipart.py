@@ -59,9 +59,14 @@ def body_stream(request):
     server's input when the server has de-chunked it and marks its end (gunicorn sets
     ``wsgi.input_terminated``). Where it does not, LengthRequired (411)."""
     meta = request.META
-    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
-    if not chunked or meta.get("CONTENT_LENGTH"):
+    coding = meta.get("HTTP_TRANSFER_ENCODING", "").strip().lower()
+    if not coding:
         return request
+    if coding != "chunked":
+        raise BadMultipart(f"Transfer-Encoding {coding!r} is not supported (only chunked)")
+    if meta.get("CONTENT_LENGTH"):
+        # RFC 9112 6.3: with both, the length is not to be trusted; refuse rather than guess.
+        raise BadMultipart("Transfer-Encoding and Content-Length together")
     if meta.get("wsgi.input_terminated"):
         return meta["wsgi.input"]
     raise LengthRequired("this server cannot read a chunked body: send Content-Length")

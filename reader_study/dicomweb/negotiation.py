@@ -20,7 +20,7 @@ class MediaRange:
         try:
             return float(self.params.get("q", "1"))
         except ValueError:
-            return 0.0
+            return 0.001  # unreadable: acceptable, but after everything else
 
 
 def _split(value: str, sep: str) -> list[str]:
@@ -38,7 +38,7 @@ def _split(value: str, sep: str) -> list[str]:
     return [item.strip() for item in out if item.strip()]
 
 
-def parse_accept(header: str | None) -> list[MediaRange]:
+def _all_ranges(header: str | None) -> list[MediaRange]:
     ranges = []
     for item in _split(header or "*/*", ","):
         parts = _split(item, ";")
@@ -47,8 +47,28 @@ def parse_accept(header: str | None) -> list[MediaRange]:
             key, _, value = part.partition("=")
             params[key.strip().lower()] = value.strip().strip('"')
         ranges.append(MediaRange(parts[0].lower(), params))
-    # q=0 says "not acceptable" (RFC 9110 12.4.2): such a range offers nothing.
-    return sorted((r for r in ranges if r.quality > 0), key=lambda r: -r.quality)
+    return ranges
+
+
+def parse_accept(header: str | None) -> list[MediaRange]:
+    """The acceptable ranges, best first; q=0 ranges (RFC 9110 12.4.2: "not acceptable")
+    are left out here and excluded by :func:`refused`."""
+    ranges = [r for r in _all_ranges(header) if r.quality > 0]
+    return sorted(ranges, key=lambda r: -r.quality)
+
+
+def refused(header: str | None) -> set[str]:
+    """What q=0 ranges rule out, even where a wildcard would let it in: the media type (a
+    multipart range's `type=`), and with a transfer syntax "type;syntax"."""
+    out = set()
+    for r in _all_ranges(header):
+        if r.quality > 0:
+            continue
+        kind = r.params.get("type", "").lower() if r.media_type.startswith("multipart/") else ""
+        kind = kind or r.media_type
+        syntax = r.params.get("transfer-syntax")
+        out.add(f"{kind};{syntax}" if syntax else kind)
+    return out
 
 
 def choose_dicom_syntax(header: str | None, stored: str) -> str | None:
@@ -57,9 +77,13 @@ def choose_dicom_syntax(header: str | None, stored: str) -> str | None:
     `multipart/related; type="application/dicom"` without a transfer-syntax means
     Explicit VR Little Endian (PS3.18 8.7.3.5.2); `transfer-syntax=*` means as stored.
     """
+    no = refused(header)
+    if "application/dicom" in no:
+        return None
     for item in parse_accept(header):
         if item.media_type in ("*/*", "multipart/*"):
-            return ExplicitVRLittleEndian
+            default = f"application/dicom;{ExplicitVRLittleEndian}"
+            return None if default in no else ExplicitVRLittleEndian
         if item.media_type not in ("multipart/related", "application/dicom"):
             continue
         kind = item.params.get("type", "application/dicom").lower()
@@ -67,19 +91,23 @@ def choose_dicom_syntax(header: str | None, stored: str) -> str | None:
             continue
         wanted = item.params.get("transfer-syntax", ExplicitVRLittleEndian)
         if wanted == "*" or wanted == stored:
-            return stored
-        if wanted in NATIVE:
+            wanted = stored
+        if wanted in (stored, *NATIVE) and f"application/dicom;{wanted}" not in no:
             return wanted
     return None
 
 
 def accepts(header: str | None, *media_types: str) -> str | None:
-    """The first of `media_types` the header accepts (multipart `type=` counts too)."""
+    """The first of `media_types` the header accepts (multipart `type=` counts too) and
+    no q=0 range refuses."""
+    no = refused(header)
     for item in parse_accept(header):
         inner = (
             item.params.get("type", "").lower() if item.media_type.startswith("multipart/") else ""
         )
         for candidate in media_types:
+            if candidate in no:
+                continue
             major = candidate.split("/")[0]
             if item.media_type in (candidate, "*/*", f"{major}/*") or inner == candidate:
                 return candidate

@@ -97,7 +97,7 @@ def _paging(request) -> tuple[int, int]:
     values = []
     for name in ("offset", "limit"):
         raw = request.query_params.get(name) or "0"  # empty: as if absent
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise BadQuery(f"{name} must be a non-negative integer, not {raw!r}")
         values.append(int(raw))
     return values[0], values[1]

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.cache import patch_vary_headers
 from pydicom.uid import ExplicitVRLittleEndian
 
 from reader_study.case_preview import SOFT_TISSUE, as_jpeg, render_png
@@ -204,4 +205,6 @@ class RetrieveRendered(DicomWebView):
             )
         pixels, ds = decoded_frames(instance)
         png = render_png(pixels[frame - 1], ds, _window(request, ds))
-        return HttpResponse(png if kind == "image/png" else as_jpeg(png), content_type=kind)
+        response = HttpResponse(png if kind == "image/png" else as_jpeg(png), content_type=kind)
+        patch_vary_headers(response, ["Accept"])  # JPEG or PNG for one URL
+        return response

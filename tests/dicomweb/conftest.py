@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import requests
 from dicomweb_client.api import DICOMwebClient
 from rest_framework.authtoken.models import Token
 
@@ -46,9 +47,10 @@ def gunicorn_url(media_root, tmp_path) -> Iterator[str]:
     Django's test server reads no chunked request body; gunicorn de-chunks it, so what a
     client sends chunked is proven against the server that will receive it.
     """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))  # bound here and handed over: no other process takes it
+    listener.listen(16)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
     env.update(
         DATABASE_URL=test_database_url(),
@@ -56,29 +58,36 @@ def gunicorn_url(media_root, tmp_path) -> Iterator[str]:
         LDCT_VAR_DIR=str(tmp_path / "gunicorn-var"),  # its own embedded broker, too
         LDCT_INSECURE_HTTP="1",
     )
-    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "gunicorn", "ldct_web.wsgi:application"]
-    process = subprocess.Popen(
-        [*cmd, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"gunicorn did not start: {(tmp_path / 'gunicorn.log').read_text()}"
-                )
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+    cmd = [sys.executable, "-m", "gunicorn", "ldct_web.wsgi:application", "--workers", "1"]
+    cmd += ["--bind", f"fd://{listener.fileno()}", "--graceful-timeout", "5"]
+    with open(tmp_path / "gunicorn.log", "wb") as log:
+        process = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=[listener.fileno()],
+        )
+        listener.close()
+        try:
+            _wait_until_serving(url, process, tmp_path / "gunicorn.log")
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(requests.RequestException):
+            requests.get(f"{url}/accounts/login/", timeout=2)
+            return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn did not start: {log.read_text(errors='replace')}")
+        time.sleep(0.2)

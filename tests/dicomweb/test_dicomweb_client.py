@@ -62,7 +62,7 @@ def test_qido_finds_study_series_and_sorted_instances(stored):
     assert [i["00080018"]["Value"][0] for i in instances] == expected
 
 
-def test_wado_rs_retrieves_deidentified_instances_metadata_and_frames(stored):
+def test_wado_rs_retrieves_deidentified_instances_metadata_and_frames(stored, live_server):
     client, _ = stored
     case = Case.objects.get()
     series_uid = case.original_series.series_instance_uid
@@ -87,6 +87,10 @@ def test_wado_rs_retrieves_deidentified_instances_metadata_and_frames(stored):
         case.study_instance_uid, series_uid, first.sop_instance_uid, media_types=("image/jpeg",)
     )
     assert jpeg[:2] == b"\xff\xd8"
+    url = f"{live_server.url}{lookup_path(first)}/rendered"
+    not_jpeg = {**client._session.headers, "Accept": "image/jpeg;q=0, image/*"}
+    response = requests.get(url, headers=not_jpeg, timeout=30)  # q=0 rules JPEG out
+    assert response.headers["Content-Type"] == "image/png" and "Accept" in response.headers["Vary"]
 
 
 def test_compressed_instance_as_stored_or_transcoded(researcher, dicomweb_for):
@@ -226,6 +230,22 @@ def test_a_chunked_stow_is_stored_by_the_products_server(researcher, gunicorn_ur
         timeout=30,
     )
     assert empty.status_code == 400 and "empty upload" in empty.json()["detail"]
+    # Both framings at once (RFC 9112 6.3), or a coding we cannot undo: refused (by gunicorn
+    # or by us), never read as a body.
+    for extra in ({"Content-Length": "5"}, {}):
+        te = "chunked" if extra else "gzip, chunked"
+        response = requests.post(
+            f"{gunicorn_url}/dicomweb/studies",
+            data=b"x" * 5,
+            headers={
+                **headers,
+                "Content-Type": "multipart/related; boundary=x",
+                "Transfer-Encoding": te,
+                **extra,
+            },
+            timeout=30,
+        )
+        assert response.status_code == 400, (te, response.text)
 
 
 def test_a_server_that_cannot_read_a_chunked_body_says_so(researcher, live_server):
@@ -353,7 +373,7 @@ def test_searches_across_studies_carry_and_match_study_attributes(stored, live_s
     assert len(client.search_for_studies(search_filters=lower)) == 1
     assert client.search_for_studies(search_filters={"0020000d": "1.2.3"}) == []
     headers = client._session.headers
-    for bad in ("limit=abc", "limit=-1", "offset=x"):
+    for bad in ("limit=abc", "limit=-1", "offset=x", "limit=\u00b2"):
         response = requests.get(
             f"{live_server.url}/dicomweb/studies?{bad}", headers=headers, timeout=30
         )
