@@ -112,7 +112,8 @@ def _page(request, items: list) -> list:
 def study_dataset(request, case: Case) -> Dataset:
     series = list(case.series.all())
     ds = Dataset()
-    first = case.original_series.instances.order_by(*lookup.ORDER).first() if series else None
+    original = case.original_series if series else None  # None: a case being ingested
+    first = original.instances.order_by(*lookup.ORDER).first() if original else None
     header = lookup.read(first, pixels=False) if first else Dataset()
     for keyword in (
         "StudyDate",
