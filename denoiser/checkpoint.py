@@ -92,6 +92,13 @@ def make_payload(
     return payload
 
 
+def write_checkpoint(
+    path: str | Path, kind: str, arch: dict[str, Any], state_dict=None, **fields: Any
+) -> Path:
+    """:func:`make_payload` (same arguments) written with :func:`save_checkpoint`."""
+    return save_checkpoint(make_payload(kind, arch, state_dict, **fields), path)
+
+
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     """Write atomically: a crash mid-write never leaves a half file under the real name."""
     path = Path(path)

@@ -71,7 +71,8 @@ def pretrain_encoder(
                 }
             )
     metrics = {"final_l1_hu": float(np.mean(losses[-50:]) * hu_per_unit)}
-    payload = ckpt.make_payload(
+    return ckpt.write_checkpoint(
+        cfg.encoder_path,
         "ct_encoder",
         cfg.encoder.to_dict(),
         net.state_dict(),
@@ -79,4 +80,3 @@ def pretrain_encoder(
         metrics=metrics,
         model_card={"name": "ct-encoder", "purpose": "perceptual-loss features (frozen)"},
     )
-    return ckpt.save_checkpoint(payload, cfg.encoder_path)

@@ -160,7 +160,8 @@ class Trainer:
         }
 
     def save_last(self) -> Path:
-        payload = ckpt.make_payload(
+        return ckpt.write_checkpoint(
+            self.out / "last.pt",
             "training_state",
             self.cfg.generator.to_dict(),
             config=self.cfg.to_dict(),
@@ -168,7 +169,6 @@ class Trainer:
             model_card=model_card(self.cfg, self.best, self.iteration),
             state=self.state(),
         )
-        return ckpt.save_checkpoint(payload, self.out / "last.pt")
 
     def resume(self) -> bool:
         path = self.out / "last.pt"
@@ -196,7 +196,8 @@ class Trainer:
         return True
 
     def export_generator(self, metrics: dict[str, Any], path: Path, half: bool = False) -> Path:
-        payload = ckpt.make_payload(
+        return ckpt.write_checkpoint(
+            path,
             "generator",
             self.cfg.generator.to_dict(),
             self.denoiser().state_dict(),
@@ -205,7 +206,6 @@ class Trainer:
             model_card=model_card(self.cfg, metrics, self.iteration),
             half=half,
         )
-        return ckpt.save_checkpoint(payload, path)
 
     def denoiser(self) -> torch.nn.Module:
         """The LD->ND generator that is validated and exported: the average when kept."""

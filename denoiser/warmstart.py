@@ -212,10 +212,10 @@ class _Run:
             "sampler_rng": self.sampler.rng.bit_generator.state,
             "noise_rng": self.gen.get_state(),
         }
-        payload = ckpt.make_payload(
-            "training_state", self.cfg.generator.to_dict(), config=self.cfg.to_dict(), state=state
+        arch, config = self.cfg.generator.to_dict(), self.cfg.to_dict()
+        ckpt.write_checkpoint(
+            resume_path(self.cfg), "training_state", arch, config=config, state=state
         )
-        ckpt.save_checkpoint(payload, resume_path(self.cfg))
 
     def _snapshot(self) -> tuple:
         return (
@@ -272,7 +272,8 @@ def _save(
     net.eval()
     metrics: dict[str, Any] = {"final_rmse_hu": rmse_hu}
     metrics.update(validate(net, data.val, cfg, device))
-    payload = ckpt.make_payload(
+    return ckpt.write_checkpoint(
+        cfg.warm_start_path,
         "generator",
         cfg.generator.to_dict(),
         net.state_dict(),
@@ -285,7 +286,6 @@ def _save(
             "intended_use": "research use only, not for clinical diagnosis",
         },
     )
-    return ckpt.save_checkpoint(payload, cfg.warm_start_path)
 
 
 def load_warm_start(cfg: TrainConfig, net: torch.nn.Module) -> None:

@@ -117,14 +117,11 @@ def main() -> None:
         card["intended_use"] = "benchmark reference only (trained with noise-free truth)"
         card["method"] = f"supervised: MSE to the noise-free truth, {args.iters} iterations"
         card["training_data"] = "LD/truth pairs of the ND-domain training phantoms"
-        payload = ckpt.make_payload(
-            "generator",
-            cfg.generator.to_dict(),
-            net.state_dict(),
-            config=cfg.to_dict(),
-            model_card=card,
+        arch, config = cfg.generator.to_dict(), cfg.to_dict()
+        path = ckpt.write_checkpoint(
+            args.save, "generator", arch, net.state_dict(), config=config, model_card=card
         )
-        print(f"written to {ckpt.save_checkpoint(payload, args.save)}")
+        print(f"written to {path}")
 
 
 if __name__ == "__main__":
