@@ -348,14 +348,14 @@ def _append_csv(path: Path, row: dict[str, Any]) -> None:
     fields = list(row)
     if path.exists():
         with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            known = list(reader.fieldnames or [])
+            known = next(csv.reader(fh), [])  # the header only: the common case appends
         fields = known + [k for k in row if k not in known]
         if fields == known:
             with path.open("a", newline="") as fh:
                 csv.DictWriter(fh, fieldnames=fields).writerow(row)
             return
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
