@@ -32,11 +32,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "corsheaders",
     "django_vite",
     "reader_study",
 ]
 
 MIDDLEWARE = [
+    # First: it answers CORS preflights itself (they carry no credentials).
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,12 +161,22 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header turns "not logged in" into a 401.
         "rest_framework.authentication.TokenAuthentication",
+        # The same tokens as `Authorization: Bearer ...` (OHIF and OIDC-minded clients).
+        "reader_study.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
 }
+
+# --- CORS: a viewer served from another origin (OHIF) reading DICOMweb --------
+# Only the listed origins, only /dicomweb/, and no cookies: such a viewer sends a token
+# (`Authorization: Token|Bearer`), so a foreign page can never ride a researcher's session.
+CORS_ALLOWED_ORIGINS = env.word_list("LDCT_CORS_ORIGINS", [])
+CORS_URLS_REGEX = r"^/dicomweb/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = ["Warning", "Content-Location", "Content-Type"]
 
 # --- Celery ---------------------------------------------------------------
 # Hard limit for the longest task (a training run); the Redis visibility

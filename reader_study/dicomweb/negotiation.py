@@ -114,3 +114,15 @@ def accepts(header: str | None, *media_types: str) -> str | None:
             if item.media_type.startswith("multipart/") and inner in ("", "*/*"):
                 return candidate
     return None
+
+
+def prefers_single_part(header: str | None, media_type: str) -> bool:
+    """Whether the most wanted acceptable range is `media_type` itself rather than a
+    multipart/related body (or a wildcard, which gets the multipart default): a client
+    that asks for a bare `application/dicom` file gets one, not a multipart body."""
+    for item in parse_accept(header):
+        if item.media_type == media_type:
+            return True
+        if item.media_type in ("*/*", "multipart/*", "multipart/related"):
+            return False
+    return False

@@ -1,18 +1,22 @@
 """QIDO-RS: search studies, series and instances (application/dicom+json).
 
-Matching supports the keys a viewer or script uses: UIDs (lists allowed), PatientID
-and PatientName (with * and ? wildcards), Modality/ModalitiesInStudy, SeriesNumber,
-InstanceNumber, plus limit and offset; keys by keyword or by tag (either case of hex).
-Series and instance searches across all studies also carry and match the study-level
-attributes. Other keys are ignored with a Warning header, as PS3.18 allows.
+Matching covers the study keys PS3.18 table 10.6.1-5 requires (StudyDate, StudyTime,
+AccessionNumber, ModalitiesInStudy, ReferringPhysicianName, PatientName, PatientID,
+StudyInstanceUID, StudyID) plus StudyDescription, the series keys (Modality,
+SeriesInstanceUID, SeriesNumber) and the instance keys (SOPClassUID, SOPInstanceUID,
+InstanceNumber), by keyword or by tag (either case of hex): UID lists, * and ? wildcards,
+date and time ranges (PS3.4 C.2.2.2); a key given twice matches either value. Series and
+instance searches across all studies also carry and match the study-level attributes. Other
+keys are ignored with a Warning header, as PS3.18 allows.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
+import re
 
 from django.http import HttpResponse
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from rest_framework.exceptions import NotAcceptable, ParseError
@@ -30,32 +34,15 @@ STUDY_KEYS = {
     "PatientID",
     "PatientName",
     "ModalitiesInStudy",
-    "00100020",
-    "0020000D",
-    "00100010",
-    "00080061",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyID",
+    "StudyDescription",
 }
-SERIES_KEYS = {"SeriesInstanceUID", "Modality", "SeriesNumber", "0020000E", "00080060", "00200011"}
-INSTANCE_KEYS = {
-    "SOPInstanceUID",
-    "SOPClassUID",
-    "InstanceNumber",
-    "00080018",
-    "00080016",
-    "00200013",
-}
-TAG_KEYWORD = {
-    "00100020": "PatientID",
-    "0020000D": "StudyInstanceUID",
-    "00100010": "PatientName",
-    "00080061": "ModalitiesInStudy",
-    "0020000E": "SeriesInstanceUID",
-    "00080060": "Modality",
-    "00200011": "SeriesNumber",
-    "00080018": "SOPInstanceUID",
-    "00080016": "SOPClassUID",
-    "00200013": "InstanceNumber",
-}
+SERIES_KEYS = {"SeriesInstanceUID", "Modality", "SeriesNumber"}
+INSTANCE_KEYS = {"SOPInstanceUID", "SOPClassUID", "InstanceNumber"}
 
 
 def dicom_json_response(datasets: list[Dataset], ignored: list[str]) -> HttpResponse:
@@ -66,25 +53,85 @@ def dicom_json_response(datasets: list[Dataset], ignored: list[str]) -> HttpResp
     return response
 
 
-def _filters(request, supported: set[str]) -> tuple[dict[str, str], list[str]]:
-    filters, ignored = {}, []
-    for key, value in request.query_params.items():
+def _keyword(key: str) -> str:
+    """The keyword a query key names: itself, or the keyword of a tag in hex (PS3.18
+    attributeID, either case)."""
+    if len(key) == 8:
+        try:
+            return keyword_for_tag(int(key, 16)) or key
+        except ValueError:
+            pass
+    return key
+
+
+def _filters(request, supported: set[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """{keyword: [patterns]} of the supported keys, and the keys ignored."""
+    filters: dict[str, list[str]] = {}
+    ignored = []
+    for key, values in request.query_params.lists():
         if key.lower() in CONTROL:
             continue
-        # A tag may be written in either case of hex digits (PS3.18 attributeID).
-        name = key.upper() if len(key) == 8 and key.upper() in TAG_KEYWORD else key
-        if name in supported:
-            filters[TAG_KEYWORD.get(name, name)] = value
+        keyword = _keyword(key)
+        if keyword in supported:
+            filters.setdefault(keyword, []).extend(values)
         else:
             ignored.append(key)
     return filters, ignored
 
 
-def _matches(value: str, pattern: str) -> bool:
-    if "\\" in pattern or "," in pattern and "*" not in pattern:
+def uid_list(patterns: list[str] | None) -> list[str] | None:
+    """The UIDs a UID key lists (comma or backslash separated, repeatable), or None when it
+    is absent or a wildcard, which the database cannot filter on."""
+    if not patterns or any("*" in p or "?" in p for p in patterns):
+        return None
+    return [u.strip() for p in patterns for u in p.replace("\\", ",").split(",") if u.strip()]
+
+
+def _time_bound(text: str, upper: bool) -> float:
+    """A TM value as seconds since midnight; a partial upper bound covers its whole span."""
+    hhmmss, _, fraction = text.replace(":", "").partition(".")
+    filler = "235959" if upper else "000000"
+    hhmmss = hhmmss + filler[len(hhmmss) :]
+    seconds = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:6])
+    if fraction:
+        return seconds + float("0." + fraction)
+    return seconds + (0.999999 if upper and len(text.replace(":", "")) <= 6 else 0.0)
+
+
+def _in_range(value: str, pattern: str, vr: str) -> bool:
+    """PS3.4 C.2.2.2.5 range matching of a DA or TM value; either bound may be left out."""
+    low, _, high = pattern.partition("-")
+    low, high, value = low.strip(), high.strip(), value.strip()
+    if not value:
+        return False
+    try:
+        if vr == "DA":
+            return (not low or value >= low) and (not high or value <= high)
+        seconds = _time_bound(value, upper=False)
+        return (not low or seconds >= _time_bound(low, upper=False)) and (
+            not high or seconds <= _time_bound(high, upper=True)
+        )
+    except ValueError:
+        return False
+
+
+def _wildcard(pattern: str) -> re.Pattern:
+    """* and ? are DICOM's only wildcards; everything else matches itself."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def _matches(value: str, pattern: str, vr: str = "") -> bool:
+    if pattern == "" or pattern == "*":
+        return True  # universal matching
+    if vr == "UI" or "\\" in pattern:
         return value in {p.strip() for p in pattern.replace("\\", ",").split(",")}
+    if vr in ("DA", "TM") and "-" in pattern:
+        return _in_range(value, pattern, vr)
     if "*" in pattern or "?" in pattern:
-        return fnmatch.fnmatchcase(value.upper(), pattern.upper())
+        return _wildcard(pattern).fullmatch(value) is not None
+    if vr == "PN":
+        return value.upper() == pattern.upper()
     return value == pattern
 
 
@@ -170,11 +217,12 @@ def instance_dataset(request, instance: Instance) -> Dataset:
     return ds
 
 
-def _keep(ds: Dataset, filters: dict[str, str]) -> bool:
-    for keyword, pattern in filters.items():
+def _keep(ds: Dataset, filters: dict[str, list[str]]) -> bool:
+    for keyword, patterns in filters.items():
         value = ds.get(keyword, "")
         values = [str(v) for v in value] if isinstance(value, MultiValue | list) else [str(value)]
-        if not any(_matches(v, pattern) for v in values):
+        vr = dictionary_VR(tag_for_keyword(keyword))
+        if not any(_matches(v, p, vr) for p in patterns for v in values):
             return False
     return True
 
@@ -193,9 +241,9 @@ class SearchStudies(SearchView):
         filters, ignored = _filters(request, STUDY_KEYS)
         _paging(request)
         cases = visible_cases(request.user).prefetch_related("series")
-        uid = filters.get("StudyInstanceUID")
-        if uid and "*" not in uid:
-            cases = cases.filter(study_instance_uid__in=uid.replace("\\", ",").split(","))
+        uids = uid_list(filters.get("StudyInstanceUID"))
+        if uids is not None:
+            cases = cases.filter(study_instance_uid__in=uids)
         found = [ds for ds in (study_dataset(request, c) for c in cases) if _keep(ds, filters)]
         return dicom_json_response(_page(request, found), ignored)
 
@@ -247,9 +295,9 @@ class SearchInstances(SearchView):
             instances = instances.filter(series__case__study_instance_uid=study_uid)
         if series_uid:
             instances = instances.filter(series__series_instance_uid=series_uid)
-        sop = filters.get("SOPInstanceUID")
-        if sop and "*" not in sop:
-            instances = instances.filter(sop_instance_uid__in=sop.replace("\\", ",").split(","))
+        sops = uid_list(filters.get("SOPInstanceUID"))
+        if sops is not None:
+            instances = instances.filter(sop_instance_uid__in=sops)
         ordered = instances.order_by("series__case", "series__pk", *lookup.ORDER)
         found = []
         for instance in ordered:

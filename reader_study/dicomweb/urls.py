@@ -51,4 +51,5 @@ urlpatterns = [
         wado.RetrieveRendered.as_view(),
         name="frame-rendered",
     ),
+    re_path(r"^.*$", wado.NoSuchResource.as_view(), name="no-such-resource"),
 ]

@@ -9,12 +9,18 @@ import numpy as np
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from pydicom.uid import ExplicitVRLittleEndian
+from rest_framework.exceptions import NotFound
 
 from reader_study.case_preview import SOFT_TISSUE, as_jpeg, render_png
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import new_boundary, stream_parts
-from reader_study.dicomweb.negotiation import accepts, choose_dicom_syntax, parse_accept
+from reader_study.dicomweb.negotiation import (
+    accepts,
+    choose_dicom_syntax,
+    parse_accept,
+    prefers_single_part,
+)
 from reader_study.dicomweb.qido import DICOM_JSON
 from reader_study.models import Instance
 
@@ -62,7 +68,19 @@ class RetrieveSeries(DicomWebView):
 class RetrieveInstance(DicomWebView):
     def get(self, request, study_uid: str, series_uid: str, sop_uid: str):
         instance = lookup.instance_of(request.user, study_uid, series_uid, sop_uid)
-        return dicom_multipart(request, [instance])
+        accept = request.headers.get("Accept")
+        if not prefers_single_part(accept, "application/dicom"):
+            return dicom_multipart(request, [instance])
+        syntax = choose_dicom_syntax(accept, instance.transfer_syntax_uid)
+        if syntax is None:
+            return not_acceptable(
+                "this server sends application/dicom with transfer-syntax * (as stored), "
+                "1.2.840.10008.1.2.1 or 1.2.840.10008.1.2"
+            )
+        return HttpResponse(
+            lookup.encoded(instance, syntax),
+            content_type=f"application/dicom; transfer-syntax={syntax}",
+        )
 
 
 def metadata_json(request, instance: Instance) -> dict:
@@ -157,16 +175,19 @@ class RetrieveFrames(DicomWebView):
                 'frames are sent as multipart/related; type="application/octet-stream"'
             )
         pixels, _ = decoded_frames(instance)
-        boundary = new_boundary()
+        native = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
         parts = [
             (
-                "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1",
+                native,
                 np.ascontiguousarray(pixels[n - 1])
                 .astype(pixels.dtype.newbyteorder("<"))
                 .tobytes(),
             )
             for n in numbers
         ]
+        if len(parts) == 1 and prefers_single_part(accept, "application/octet-stream"):
+            return HttpResponse(parts[0][1], content_type=native)
+        boundary = new_boundary()
         return StreamingHttpResponse(
             stream_parts(parts, boundary),
             content_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}',
@@ -208,3 +229,16 @@ class RetrieveRendered(DicomWebView):
         response = HttpResponse(png if kind == "image/png" else as_jpeg(png), content_type=kind)
         patch_vary_headers(response, ["Accept"])  # JPEG or PNG for one URL
         return response
+
+
+class NoSuchResource(DicomWebView):
+    """Anything under /dicomweb/ that is not a resource here: a JSON 404 that says so (after
+    the login check, as everywhere), not Django's HTML page."""
+
+    def _missing(self, request, *args, **kwargs):
+        raise NotFound(
+            f"{request.path} is not a DICOMweb resource of this server: studies, series and "
+            "instances (search, retrieve, metadata), frames and rendered instances or frames"
+        )
+
+    get = post = put = patch = delete = _missing

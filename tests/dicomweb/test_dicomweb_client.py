@@ -408,3 +408,91 @@ def test_frames_answer_a_list_of_acceptable_types_and_refuse_what_they_cannot_se
         assert response.status_code == status, accept
     accept = {**client._session.headers, "Accept": f"{jls}, {native};q=0.5"}
     assert len(only_part(requests.get(url, headers=accept, timeout=30))) == 32 * 32 * 2
+
+
+def _get(client, url: str, **kwargs) -> requests.Response:
+    headers = {**client._session.headers, **kwargs.pop("headers", {})}
+    return requests.get(url, headers=headers, timeout=30, **kwargs)
+
+
+def test_qido_matches_dates_times_and_the_other_required_study_keys(stored, live_server):
+    client, _ = stored
+    study = client.search_for_studies()[0]
+    date = study["00080020"]["Value"][0]  # de-identified: a dummy, but a valid DA
+    time = study["00080030"].get("Value", ["000000"])[0]
+    after = f"{int(date) + 1:08d}"
+
+    def found(**filters) -> int:
+        return len(client.search_for_studies(search_filters=filters))
+
+    assert found(StudyDate=date) == 1 and found(StudyDate=f"{date}-{date}") == 1
+    assert found(StudyDate=f"-{date}") == 1 and found(StudyDate=f"{after}-") == 0
+    assert found(StudyDate=f"{after}-99991231") == 0 and found(StudyDate="-00010100") == 0
+    assert found(StudyTime=f"{time[:4]}-{time[:4]}") == 1  # the whole minute
+    assert found(StudyTime=f"{int(time[:2]) + 1:02d}00-") == 0
+    assert found(AccessionNumber="no-such-accession") == 0
+    assert found(StudyDescription="no such*") == 0 and found(StudyDescription="*") == 1
+    assert found(ReferringPhysicianName="Nobody^*") == 0 and found(StudyID="no-such-id") == 0
+    # A key given twice matches either value (here the UID list of two requests).
+    uid = study["0020000D"]["Value"][0]
+    url = f"{live_server.url}/dicomweb/studies"
+    twice = _get(client, url, params=[("StudyInstanceUID", uid), ("StudyInstanceUID", "1.2.3")])
+    assert len(twice.json()) == 1 and "Warning" not in twice.headers
+    unknown = _get(client, url, params={"StudyDate": date, "NoSuchKey": "1"})
+    assert (
+        "NoSuchKey" in unknown.headers["Warning"] and "StudyDate" not in unknown.headers["Warning"]
+    )
+
+
+def test_a_bare_media_type_gets_a_single_part_body(stored, live_server):
+    client, _ = stored
+    instance = Case.objects.get().original_series.instances.first()
+    url = f"{live_server.url}{lookup_path(instance)}"
+    file = _get(client, url, headers={"Accept": "application/dicom"})
+    assert file.status_code == 200 and file.headers["Content-Type"].startswith("application/dicom")
+    assert pydicom.dcmread(io.BytesIO(file.content)).SOPInstanceUID == instance.sop_instance_uid
+    frame = _get(client, f"{url}/frames/1", headers={"Accept": "application/octet-stream"})
+    assert frame.headers["Content-Type"].startswith("application/octet-stream")
+    assert len(frame.content) == 32 * 32 * 2
+    multipart = 'multipart/related; type="application/octet-stream"'
+    asked = _get(client, f"{url}/frames/1", headers={"Accept": multipart})
+    assert asked.headers["Content-Type"].startswith("multipart/related")
+    assert only_part(asked) == frame.content
+
+
+def test_what_is_not_a_resource_is_a_json_404_after_the_login_check(stored, live_server):
+    client, _ = stored
+    for path in ("/dicomweb/studies/not-a-uid", "/dicomweb/studies/1.2.3/thumbnail", "/dicomweb/x"):
+        missing = _get(client, f"{live_server.url}{path}")
+        assert missing.status_code == 404 and "not a DICOMweb resource" in missing.json()["detail"]
+        assert requests.get(f"{live_server.url}{path}", timeout=30).status_code == 401
+
+
+def test_a_viewer_on_another_origin_reads_with_a_bearer_token(stored, live_server, settings):
+    client, _ = stored
+    settings.CORS_ALLOWED_ORIGINS = ["http://viewer.example"]
+    url = f"{live_server.url}/dicomweb/studies"
+    preflight = {
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization,accept",
+    }
+    allowed = requests.options(
+        url, headers={"Origin": "http://viewer.example", **preflight}, timeout=30
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://viewer.example"
+    assert "authorization" in allowed.headers["Access-Control-Allow-Headers"]
+    other = requests.options(
+        url, headers={"Origin": "http://evil.example", **preflight}, timeout=30
+    )
+    assert "Access-Control-Allow-Origin" not in other.headers
+    token = client._session.headers["Authorization"].split()[1]
+    bearer = {"Origin": "http://viewer.example", "Authorization": f"Bearer {token}"}
+    found = requests.get(url, headers={**bearer, "Accept": "application/dicom+json"}, timeout=30)
+    assert found.status_code == 200 and len(found.json()) == 1
+    assert found.headers["Access-Control-Allow-Origin"] == "http://viewer.example"
+    assert "Access-Control-Allow-Credentials" not in found.headers  # tokens, never cookies
+    wrong = {**bearer, "Authorization": "Bearer not-a-token"}
+    assert requests.get(url, headers=wrong, timeout=30).status_code == 401
+    api = requests.get(f"{live_server.url}/api/me/", headers=bearer, timeout=30)
+    assert "Access-Control-Allow-Origin" not in api.headers  # only DICOMweb is shared
