@@ -8,6 +8,7 @@ correct one looks like, instead of a stack trace from deep inside Django.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,6 +28,16 @@ def _fail(name: str, value: str, expected: str) -> ImproperlyConfigured:
 
 def text(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def origin(name: str) -> str:
+    """An origin (scheme://host[:port], nothing after it), or "" when unset."""
+    raw = os.environ.get(name, "").strip().rstrip("/")
+    if raw and not re.fullmatch(r"https?://[^/?#\s]+", raw):
+        raise _fail(
+            name, raw, "an origin such as https://ldct.example.org or http://127.0.0.1:8000"
+        )
+    return raw
 
 
 def flag(name: str, default: bool) -> bool:

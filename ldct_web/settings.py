@@ -22,6 +22,10 @@ SECRET_KEY = env.secret_key("SECRET_KEY", VAR_DIR / "secret_key")
 DEBUG = env.flag("DEBUG", default=False)
 ALLOWED_HOSTS = env.word_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.word_list("CSRF_TRUSTED_ORIGINS", [])
+# Where clients reach this server: the origin of the absolute URLs DICOMweb answers carry
+# (RetrieveURL, BulkDataURI). Unset, they follow the request's Host header, which some
+# clients send without the port (dicomweb-client does) and a proxy may rewrite.
+LDCT_PUBLIC_URL = env.origin("LDCT_PUBLIC_URL")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -7,6 +7,12 @@ PY=.venv/bin/python
 HOST=${LDCT_HOST:-127.0.0.1}
 PORT=${LDCT_PORT:-8000}
 
+# Absolute DICOMweb URLs (BulkDataURI, RetrieveURL) name this port even for clients that
+# leave it out of their Host header (dicomweb-client does).
+if [[ -z "${LDCT_PUBLIC_URL:-}" && "$HOST" != "0.0.0.0" && "$HOST" != "::" ]]; then
+  export LDCT_PUBLIC_URL="http://$HOST:$PORT"
+fi
+
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 logins=$($PY manage.py seed_demo)

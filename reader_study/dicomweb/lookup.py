@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pydicom
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
@@ -79,6 +80,19 @@ def instance_path(instance: Instance) -> str:
             instance.sop_instance_uid,
         ],
     )
+
+
+def absolute_url(request, path: str) -> str:
+    """``path`` (from reverse()) as an absolute URL under LDCT_PUBLIC_URL, or the request's."""
+    base = settings.LDCT_PUBLIC_URL
+    return base + path if base else request.build_absolute_uri(path)
+
+
+def study_url(request, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None):
+    """The absolute RetrieveURL of a study, series or instance."""
+    uids = [uid for uid in (study_uid, series_uid, sop_uid) if uid]
+    name = ("study", "series", "instance")[len(uids) - 1]
+    return absolute_url(request, reverse(f"dicomweb:{name}", args=uids))
 
 
 def read(instance: Instance, pixels: bool = True) -> Dataset:

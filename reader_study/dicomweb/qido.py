@@ -181,7 +181,7 @@ def study_dataset(request, case: Case) -> Dataset:
     ds.NumberOfStudyRelatedSeries = len(series)
     ds.NumberOfStudyRelatedInstances = sum(s.num_instances for s in series)
     ds.InstanceAvailability = "ONLINE"
-    ds.RetrieveURL = request.build_absolute_uri(f"/dicomweb/studies/{case.study_instance_uid}")
+    ds.RetrieveURL = lookup.study_url(request, case.study_instance_uid)
     return ds
 
 
@@ -194,9 +194,7 @@ def series_dataset(request, series: Series) -> Dataset:
     ds.SeriesNumber = series.series_number if series.series_number is not None else ""
     ds.SeriesDescription = series.description
     ds.NumberOfSeriesRelatedInstances = series.num_instances
-    ds.RetrieveURL = request.build_absolute_uri(
-        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{series.series_instance_uid}"
-    )
+    ds.RetrieveURL = lookup.study_url(request, ds.StudyInstanceUID, series.series_instance_uid)
     return ds
 
 
@@ -213,7 +211,7 @@ def instance_dataset(request, instance: Instance) -> Dataset:
     ds.NumberOfFrames = instance.number_of_frames
     ds.AvailableTransferSyntaxUID = instance.transfer_syntax_uid
     ds.InstanceAvailability = "ONLINE"
-    ds.RetrieveURL = request.build_absolute_uri(lookup.instance_path(instance))
+    ds.RetrieveURL = lookup.absolute_url(request, lookup.instance_path(instance))
     return ds
 
 

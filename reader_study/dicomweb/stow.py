@@ -21,6 +21,7 @@ from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import (
     BadMultipart,
@@ -161,9 +162,7 @@ class Store(DicomWebView):
     def _response(self, request, stored, failed, *, status: int, case=None, message: str = ""):
         ds = Dataset()
         if case:
-            ds.RetrieveURL = request.build_absolute_uri(
-                f"/dicomweb/studies/{case['study_instance_uid']}"
-            )
+            ds.RetrieveURL = lookup.study_url(request, case["study_instance_uid"])
         if stored:
             ds.ReferencedSOPSequence = Sequence(
                 [self._stored_item(request, i, case) for i in stored]
@@ -190,9 +189,7 @@ class Store(DicomWebView):
         item = Dataset()
         item.ReferencedSOPClassUID = info.sop_class
         item.ReferencedSOPInstanceUID = sop
-        item.RetrieveURL = request.build_absolute_uri(
-            f"/dicomweb/studies/{case['study_instance_uid']}/series/{series}/instances/{sop}"
-        )
+        item.RetrieveURL = lookup.study_url(request, case["study_instance_uid"], series, sop)
         item.WarningReason = COERCION
         return item
 

@@ -89,7 +89,7 @@ def metadata_json(request, instance: Instance) -> dict:
     Other binary elements of a CT header are small (no icon images survive
     de-identification), so they travel inline rather than through a bulkdata resource.
     """
-    url = request.build_absolute_uri(lookup.instance_path(instance))
+    url = lookup.absolute_url(request, lookup.instance_path(instance))
     ds = lookup.read(instance, pixels=False)
     data = ds.to_json_dict(bulk_data_threshold=INLINE_BINARY_LIMIT)
     frames = ",".join(str(n) for n in range(1, instance.number_of_frames + 1))

@@ -496,3 +496,20 @@ def test_a_viewer_on_another_origin_reads_with_a_bearer_token(stored, live_serve
     assert requests.get(url, headers=wrong, timeout=30).status_code == 401
     api = requests.get(f"{live_server.url}/api/me/", headers=bearer, timeout=30)
     assert "Access-Control-Allow-Origin" not in api.headers  # only DICOMweb is shared
+
+
+def test_bulkdata_uris_resolve_for_dicomweb_client_under_the_public_url(
+    stored, live_server, settings
+):
+    # dicomweb-client sends `Host: 127.0.0.1` without the port: URLs built from the Host
+    # header point at port 80. LDCT_PUBLIC_URL (set by `make run`) names the real origin.
+    client, _ = stored
+    settings.LDCT_PUBLIC_URL = live_server.url
+    case = Case.objects.get()
+    series = case.original_series
+    metadata = client.retrieve_series_metadata(case.study_instance_uid, series.series_instance_uid)
+    uri = metadata[0]["7FE00010"]["BulkDataURI"]
+    assert uri.startswith(f"{live_server.url}/dicomweb/studies/")
+    assert len(client.retrieve_bulkdata(uri)[0]) == 32 * 32 * 2
+    found = client.search_for_studies()[0]["00081190"]["Value"][0]  # RetrieveURL
+    assert found == f"{live_server.url}/dicomweb/studies/{case.study_instance_uid}"

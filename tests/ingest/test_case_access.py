@@ -52,6 +52,7 @@ CASE_URL_ACCESS = {
     "dicomweb:rendered": ("GET", "instance", (401, 403, 200, 404)),
     "dicomweb:frame-rendered": ("GET", "frame", (401, 403, 200, 404)),
     "dicomweb:wado-uri": ("GET", "wado", (401, 403, 200, 404)),
+    "dicomweb:no-such-resource": ("GET", "", (401, 403, 404, 404)),  # /dicomweb/ itself
 }
 WHO = ("anonymous", "reader", "owner", "other")
 
