@@ -107,7 +107,11 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser import dicom_io
     from denoiser.inference import Denoiser
 
-    volume, headers = dicom_io.read_series(args.in_dir)
+    # The output folder may sit inside the input folder: never read it back as input.
+    volume, headers = dicom_io.read_series(args.in_dir, exclude=args.out_dir)
+    out_dir = Path(args.out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        print(f"note: {out_dir} is not empty; the derived series is written beside what is there")
     model = Denoiser.load(
         args.checkpoint, device=args.device, batch_size=args.batch_size, threads=args.threads
     )
@@ -256,11 +260,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(evaluate.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     from denoiser.checkpoint import CheckpointError
+    from denoiser.dicom_io import DicomReadError
 
     try:
         return args.func(args)
-    except CheckpointError as exc:
+    # Errors of input, configuration or device: the message, not a traceback.
+    except (CheckpointError, DicomReadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an output path that is a file, no permission, disk full...
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -62,13 +62,40 @@ _STALE_PIXEL_TAGS = (
     "NumberOfFrames",
     "FrameIncrementPointer",
 )
-# Enhanced multi-frame structure that a per-frame classic header must not carry.
+# Enhanced multi-frame structure that a per-frame classic header must not carry: the
+# functional-group sequences, and what flattening their macros brings up that only an
+# enhanced image defines (the derived image is a classic CT Image).
 _MULTIFRAME_TAGS = (
     "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence",
     "DimensionIndexSequence",
     "DimensionOrganizationSequence",
+    "FrameType",
+    "DimensionIndexValues",
+    "StackID",
+    "InStackPositionNumber",
+    "TemporalPositionIndex",
+    "FrameAcquisitionNumber",
+    "FrameAcquisitionDateTime",
+    "FrameReferenceDateTime",
+    "FrameAcquisitionDuration",
+    "FrameLabel",
+    "PixelPresentation",
+    "VolumetricProperties",
+    "VolumeBasedCalculationTechnique",
+    "LUTLabel",
+    "RealWorldValueFirstValueMapped",
+    "RealWorldValueLastValueMapped",
+    "RealWorldValueIntercept",
+    "RealWorldValueSlope",
+    "MeasurementUnitsCodeSequence",
 )
+# What the denoiser reads: CT images in Hounsfield units (classic, enhanced, legacy converted).
+CT_SOP_CLASSES = {
+    CTImageStorage,
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT Image Storage
+}
 
 
 class DicomReadError(ValueError):
@@ -80,6 +107,8 @@ class DicomReadError(ValueError):
 
 def read_series(
     source: SourceLike | Iterable[SourceLike],
+    *,
+    exclude: str | os.PathLike | None = None,
 ) -> tuple[np.ndarray, list[Dataset]]:
     """Read one CT series into a float32 HU volume (slices, rows, cols) and sorted headers.
 
@@ -93,15 +122,25 @@ def read_series(
     classic-style header per frame; those headers carry ``frame_number`` (1-based) as a plain
     Python attribute so derived images can reference the source frame.
 
-    Raises ``DicomReadError`` naming the file for undecodable pixel data, mixed series or
-    mismatched slice sizes, and when no image is found.
+    A file that holds an instance already read (the same SOPInstanceUID) is read once.
+    ``exclude``: a folder inside ``source`` not to scan (where the derived series goes).
+
+    Raises ``DicomReadError`` naming the file and the reason for an image that is not a CT in
+    Hounsfield units (another modality, colour, MONOCHROME1, a RescaleType other than HU),
+    one without its UIDs, undecodable pixel data, mixed series or mismatched slice sizes, and
+    when no image is found.
     """
-    items, from_folder = _expand(source)
+    items, from_folder = _expand(source, exclude)
     slices: list[tuple[Dataset, np.ndarray]] = []
+    seen: set[str] = set()
     for item in items:
         ds = _as_dataset(item, skip_non_dicom=from_folder)
-        if ds is None:
-            continue
+        if ds is None or "PixelData" not in ds:
+            continue  # e.g. a structured report or presentation state beside the images
+        _check_readable_ct(ds)
+        if str(ds.SOPInstanceUID) in seen:
+            continue  # the same instance twice (a copy in a subfolder): read once
+        seen.add(str(ds.SOPInstanceUID))
         slices.extend(_frames(ds))
         if not isinstance(item, Dataset) and "PixelData" in ds:
             del ds.PixelData  # our own copy: free the encoded and decoded pixels, keep the header
@@ -113,14 +152,23 @@ def read_series(
     return volume, [header for header, _ in slices]
 
 
-def _expand(source: SourceLike | Iterable[SourceLike]) -> tuple[list[SourceLike], bool]:
+def _expand(
+    source: SourceLike | Iterable[SourceLike], exclude: str | os.PathLike | None = None
+) -> tuple[list[SourceLike], bool]:
     """The items to read, and whether they came from scanning a folder."""
     if isinstance(source, Dataset) or hasattr(source, "read"):
         return [source], False  # type: ignore[list-item]
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != "DICOMDIR")
+            skip = Path(exclude).resolve() if exclude is not None else None
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.name != "DICOMDIR"
+                and (skip is None or skip not in p.resolve().parents)
+            )
             return files, True  # type: ignore[return-value]
         if not path.exists():
             raise DicomReadError(f"{path}: no such file or folder")
@@ -129,12 +177,16 @@ def _expand(source: SourceLike | Iterable[SourceLike]) -> tuple[list[SourceLike]
 
 
 def _as_dataset(item: SourceLike, *, skip_non_dicom: bool = False) -> Dataset | None:
-    """Read one item; a non-DICOM file met while scanning a folder is skipped (None)."""
+    """Read one item; a non-DICOM file met while scanning a folder is skipped (None).
+
+    A file without the 128-byte preamble and "DICM" (written by some older systems) is read
+    too when it starts like a DICOM data set: a group 0002 or 0008 element.
+    """
     if isinstance(item, Dataset):
         return item
     name = _describe(item)
     try:
-        return pydicom.dcmread(item, force=False)
+        return pydicom.dcmread(item, force=_starts_with_a_data_set(item))
     except InvalidDicomError as exc:
         if skip_non_dicom:
             return None
@@ -143,9 +195,64 @@ def _as_dataset(item: SourceLike, *, skip_non_dicom: bool = False) -> Dataset | 
         raise DicomReadError(f"{name}: unreadable DICOM ({type(exc).__name__}: {exc})") from exc
 
 
+def _starts_with_a_data_set(item: SourceLike) -> bool:
+    """True for a file with no preamble whose first element is in group 0002 or 0008."""
+    try:
+        if hasattr(item, "read"):
+            start = item.tell()  # type: ignore[union-attr]
+            head = item.read(132)  # type: ignore[union-attr]
+            item.seek(start)  # type: ignore[union-attr]
+        else:
+            with open(item, "rb") as f:  # type: ignore[arg-type]
+                head = f.read(132)
+    except (OSError, AttributeError, ValueError):
+        return False
+    return head[128:132] != b"DICM" and head[:2] in (b"\x02\x00", b"\x08\x00")
+
+
+def _check_readable_ct(ds: Dataset) -> None:
+    """DicomReadError unless ``ds`` is a grayscale CT image in HU with its UIDs."""
+    name = _describe(ds)
+    modality, sop_class = ds.get("Modality"), str(ds.get("SOPClassUID", ""))
+    if modality != "CT" and sop_class not in CT_SOP_CLASSES:
+        kind = getattr(pydicom.uid.UID(sop_class), "name", sop_class) if sop_class else "none"
+        raise DicomReadError(
+            f"{name}: modality {modality or 'not given'} (SOP class {kind}): "
+            "the denoiser reads CT images only"
+        )
+    samples, photometric = (
+        int(ds.get("SamplesPerPixel", 1) or 1),
+        ds.get("PhotometricInterpretation"),
+    )
+    if samples != 1 or photometric not in (None, "MONOCHROME2"):
+        raise DicomReadError(
+            f"{name}: PhotometricInterpretation {photometric} with {samples} sample(s) per "
+            "pixel: the denoiser reads grayscale MONOCHROME2 CT (higher value, denser tissue)"
+        )
+    for keyword in ("SOPInstanceUID", "SeriesInstanceUID"):
+        if not ds.get(keyword):
+            raise DicomReadError(
+                f"{name}: no {keyword} (a required element): the derived series must reference it"
+            )
+    _check_hounsfield(ds, name)
+
+
+def _check_hounsfield(header: Dataset, name: str) -> None:
+    """A map in other units stored as CT (an iodine map in mg/ml, electron density...) is
+    refused. "US" (unspecified) passes: scanners write it on ordinary CT values too."""
+    rescale_type = str(header.get("RescaleType", "") or "").strip().upper()
+    if rescale_type not in ("", "HU", "US"):
+        raise DicomReadError(
+            f"{name}: RescaleType {rescale_type}: the denoiser reads Hounsfield units (HU) only"
+        )
+
+
 def _describe(item: object) -> str:
-    if isinstance(item, Dataset):
-        return str(item.get("SOPInstanceUID", getattr(item, "filename", "<dataset>")))
+    if isinstance(item, Dataset):  # the file it came from where known: what a user can find
+        filename = getattr(item, "filename", None)
+        if isinstance(filename, str | os.PathLike) and str(filename):
+            return str(filename)
+        return str(item.get("SOPInstanceUID", "<dataset>"))
     if hasattr(item, "name"):
         return str(item.name)  # type: ignore[union-attr]
     return str(item)
@@ -165,8 +272,6 @@ def _pixels(ds: Dataset) -> np.ndarray:
 
 def _frames(ds: Dataset) -> list[tuple[Dataset, np.ndarray]]:
     """(header, HU image) for each frame: one for classic CT, many for enhanced multi-frame."""
-    if "PixelData" not in ds:
-        return []  # e.g. a structured report or presentation state stored beside the images
     pixels = _pixels(ds)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     if n_frames == 1 and "PerFrameFunctionalGroupsSequence" not in ds:
@@ -177,6 +282,7 @@ def _frames(ds: Dataset) -> list[tuple[Dataset, np.ndarray]]:
     out = []
     for index in range(n_frames):
         header = _frame_header(ds, index)
+        _check_hounsfield(header, f"{_describe(ds)} frame {index + 1}")
         out.append((header, _rescale(pixels[index], header)))
     return out
 
@@ -521,7 +627,7 @@ def _derived_one(
     referenced_series.ReferencedInstanceSequence = DicomSequence([reference])
     ds.ReferencedSeriesSequence = DicomSequence([referenced_series])
     ds.ContributingEquipmentSequence = DicomSequence([_contributing_equipment(model_name, when)])
-    ds.RescaleType = "HU"
+    ds.RescaleType = "US" if src.get("RescaleType") == "US" else "HU"  # as the source
     intercept, slope, signed = rescale
     _set_pixels(ds, image, intercept=intercept, slope=slope, signed=signed)
     ds.file_meta = _file_meta(ds)

@@ -39,8 +39,14 @@ ProgressFn = Callable[[int, int], None]
 
 
 def pick_device(name: str | None = None) -> torch.device:
+    """The named device (ValueError if this machine has none), or the best one here."""
     if name and name != "auto":
-        return torch.device(name)
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {name}: this PyTorch build or machine has no CUDA GPU")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {name}: Apple MPS is not available here")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():

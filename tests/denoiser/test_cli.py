@@ -109,3 +109,17 @@ def test_warm_start_flags_that_would_do_nothing_are_refused(tmp_path: Path) -> N
         main([*base, "--force-generator"])
     with pytest.raises(SystemExit, match="needs warm_start_path"):
         main([*base, "--pretrain-generator", "--set", 'warm_start_path=""'])
+
+
+def test_bad_input_and_a_missing_device_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["denoise", str(tmp_path / "empty"), str(tmp_path / "out"), "--quiet"]) == 2
+    assert "no DICOM image" in capsys.readouterr().err
+    dicom_io.write_series(np.zeros((1, 16, 16), np.float32), tmp_path / "in", seed=3)
+    (tmp_path / "file").write_text("a file, not a folder")
+    assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "file"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+    if not torch.cuda.is_available():
+        code = main(["denoise", str(tmp_path / "in"), str(tmp_path / "o"), "--device", "cuda"])
+        assert code == 2 and "no CUDA" in capsys.readouterr().err

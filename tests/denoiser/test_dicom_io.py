@@ -206,3 +206,49 @@ def test_mismatched_shapes_raise(series_dir):
         derived_datasets(sources, hu[:2], model_name="m", model_version="1")
     with pytest.raises(ValueError, match="denoised slice"):
         derived_datasets(sources, hu[:, :10], model_name="m", model_version="1")
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ({"Modality": "MR", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.4"}, "modality MR"),
+        ({"PhotometricInterpretation": "MONOCHROME1"}, "MONOCHROME1"),
+        ({"RescaleType": "MGML"}, "RescaleType MGML"),  # a dual-energy iodine map
+        ({"SeriesInstanceUID": None}, "no SeriesInstanceUID"),
+    ],
+)
+def test_what_is_not_a_ct_in_hu_is_refused_before_any_work(series_dir, edit, reason):
+    _, paths = series_dir
+    ds = pydicom.dcmread(paths[2])
+    for keyword, value in edit.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    ds.save_as(paths[2])
+    with pytest.raises(DicomReadError, match=reason) as caught:
+        read_series(paths)
+    assert paths[2].name in str(caught.value)
+
+
+def test_a_file_without_preamble_and_a_duplicate_copy_are_each_read_once(series_dir, volume):
+    folder, paths = series_dir
+    ds = pydicom.dcmread(paths[1])
+    ds.preamble = None  # what some older systems write: no preamble, no "DICM"
+    pydicom.dcmwrite(paths[1], ds, enforce_file_format=False)
+    assert paths[1].read_bytes()[128:132] != b"DICM"
+    (folder / "backup").mkdir()
+    shutil.copy(paths[3], folder / "backup" / "copy-of-slice")
+    hu, headers = read_series(folder)
+    assert hu.shape == volume.shape  # five slices: the copy once, the bare file too
+    assert len({h.SOPInstanceUID for h in headers}) == len(volume)
+
+
+def test_the_output_folder_inside_the_input_folder_is_not_read_back(series_dir, volume):
+    folder, _ = series_dir
+    hu, headers = read_series(folder)
+    write_derived_series(headers, hu, folder / "denoised", model_name="m", model_version="1")
+    with pytest.raises(DicomReadError, match="one series at a time"):
+        read_series(folder)
+    again, _ = read_series(folder, exclude=folder / "denoised")
+    assert again.shape == volume.shape
