@@ -102,26 +102,63 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from denoiser import dicom_io
     from denoiser.inference import Denoiser
 
     # The output folder may sit inside the input folder: never read it back as input.
-    volume, headers = dicom_io.read_series(args.in_dir, exclude=args.out_dir)
+    found = dicom_io.find_series(args.in_dir, exclude=args.out_dir)
+    chosen = _chosen_series(found, args.series)
     out_dir = Path(args.out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()):
         print(f"note: {out_dir} is not empty; the derived series is written beside what is there")
     model = Denoiser.load(
         args.checkpoint, device=args.device, batch_size=args.batch_size, threads=args.threads
     )
-    with tqdm(total=len(volume), unit="slice", disable=args.quiet) as bar:
+    # One series: its derived series straight into OUT_DIR. Several (a study export): each
+    # into a subfolder named for it.
+    for group in chosen:
+        target = out_dir if len(chosen) == 1 else out_dir / group.folder_name()
+        _denoise_one(model, group, target, quiet=args.quiet)
+    return 0
+
+
+def _chosen_series(found: list, wanted: list[str] | None) -> list:
+    """The series to denoise: those named by --series, else every CT image series that is not
+    a localizer (the others are listed as skipped)."""
+    from denoiser.dicom_io import DicomReadError
+
+    if wanted:
+        by_uid = {g.uid: g for g in found}
+        missing = [uid for uid in wanted if uid not in by_uid]
+        if missing:
+            listing = "; ".join(str(g) for g in found)
+            raise DicomReadError(f"no series {', '.join(missing)} here; found: {listing}")
+        return [by_uid[uid] for uid in wanted]
+    if len(found) == 1:
+        return found  # read_series says what is wrong with it, if anything
+    chosen = [g for g in found if not g.skip_reason]
+    for group in found:
+        if group.skip_reason:
+            print(f"skipped {group}: {group.skip_reason} (--series UID to try it)")
+    if not chosen:
+        raise DicomReadError(f"{len(found)} series found, none a CT image series")
+    return chosen
+
+
+def _denoise_one(model, group, target: Path, *, quiet: bool) -> None:
+    from tqdm import tqdm
+
+    from denoiser import dicom_io
+
+    volume, headers = dicom_io.read_series(group.files)
+    with tqdm(
+        total=len(volume), unit="slice", disable=quiet, desc=group.description or None
+    ) as bar:
         out = model.denoise(volume, progress=lambda done, total: bar.update(done - bar.n))
     written = dicom_io.write_derived_series(
-        headers, out, args.out_dir, model_name=model.name, model_version=model.version
+        headers, out, target, model_name=model.name, model_version=model.version
     )
-    print(f"wrote {len(written)} slices to {args.out_dir}")
-    return 0
+    print(f"wrote {len(written)} slices to {target}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -222,9 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes for the simulation")
     p.set_defaults(func=cmd_prepare_data)
 
-    p = sub.add_parser("denoise", help="denoise a DICOM series into a derived series")
-    p.add_argument("in_dir")
-    p.add_argument("out_dir")
+    p = sub.add_parser(
+        "denoise",
+        help="denoise a DICOM series (or each CT series of a study folder) into derived series",
+    )
+    p.add_argument("in_dir", help="a folder (searched recursively) or one file")
+    p.add_argument("out_dir", help="the derived series; one subfolder each when several")
+    p.add_argument(
+        "--series", action="append", metavar="UID", help="only this SeriesInstanceUID (repeatable)"
+    )
     p.add_argument("--checkpoint", default=None, help="default: the shipped model")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--batch-size", type=int, default=None)

@@ -20,6 +20,7 @@ import copy
 import datetime as dt
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +28,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
@@ -38,6 +40,7 @@ from pydicom.valuerep import DSfloat
 
 SourceLike = str | os.PathLike | BinaryIO | Dataset
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 IMPLEMENTATION_VERSION = "LDCT_STUDIO_1"
 DERIVED_SERIES_NUMBER_OFFSET = 1000
 MANUFACTURER = "LDCT Reader Studio"
@@ -152,6 +155,90 @@ def read_series(
     return volume, [header for header, _ in slices]
 
 
+@dataclass
+class SeriesFiles:
+    """The files of one series found in a folder (headers read, pixels not)."""
+
+    uid: str
+    modality: str
+    number: int | None
+    description: str
+    localizer: bool  # a scout/topogram: not an axial image the denoiser was made for
+    has_images: bool
+    files: list[SourceLike] = field(default_factory=list)
+
+    @property
+    def skip_reason(self) -> str:
+        """Why this series is not denoised unless asked for ("" when it is)."""
+        if self.modality != "CT":
+            return f"modality {self.modality or 'not given'}, not CT"
+        if not self.has_images:
+            return "no images"
+        return "a localizer (scout)" if self.localizer else ""
+
+    def folder_name(self) -> str:
+        """A readable folder name: series number and description, then the UID's tail."""
+        text = f"{self.number if self.number is not None else 'x'}_{self.description}"
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("_.")
+        return f"{safe[:48]}_{self.uid[-8:]}"
+
+    def __str__(self) -> str:
+        label = f"series {self.number if self.number is not None else '?'}"
+        return f"{label} {self.description!r} ({len(self.files)} files, UID {self.uid or 'none'})"
+
+
+def find_series(
+    source: str | os.PathLike, *, exclude: str | os.PathLike | None = None
+) -> list[SeriesFiles]:
+    """The series in a folder (or one file), by SeriesInstanceUID, in series-number order.
+
+    Only headers are read (not pixel data), so a whole study export is sorted quickly;
+    non-DICOM files and DICOMDIR are skipped, as in ``read_series``.
+    """
+    items, from_folder = _expand(source, exclude)
+    found: dict[str, SeriesFiles] = {}
+    for item in items:
+        ds = _as_dataset(item, skip_non_dicom=from_folder, headers_only=True)
+        if ds is None or _sop_class(ds) == MEDIA_STORAGE_DIRECTORY:
+            continue  # a DICOMDIR under another name
+        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        if uid not in found:
+            number = ds.get("SeriesNumber")
+            found[uid] = SeriesFiles(
+                uid=uid,
+                modality=str(ds.get("Modality", "") or ""),
+                number=int(number) if number not in (None, "") else None,
+                description=str(ds.get("SeriesDescription", "") or ""),
+                localizer="LOCALIZER" in [str(v).upper() for v in _values(ds, "ImageType")],
+                has_images=False,
+            )
+        group = found[uid]
+        group.files.append(item)
+        # Pixel data starts after the header: stop_before_pixels leaves no element for it,
+        # so a file with an image is one whose SOP class is an image storage class.
+        group.has_images |= _is_image(ds)
+    if not found:
+        raise DicomReadError(f"{_describe(source)}: no DICOM file found")
+    return sorted(found.values(), key=lambda g: (g.number is None, g.number or 0, g.uid))
+
+
+def _sop_class(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None) or Dataset()
+    return str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+
+
+def _values(ds: Dataset, keyword: str) -> list:
+    value = ds.get(keyword)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, MultiValue | list) else [value]
+
+
+def _is_image(ds: Dataset) -> bool:
+    """Whether the instance holds an image: Rows and Columns are its type 1 attributes."""
+    return bool(ds.get("Rows")) and bool(ds.get("Columns"))
+
+
 def _expand(
     source: SourceLike | Iterable[SourceLike], exclude: str | os.PathLike | None = None
 ) -> tuple[list[SourceLike], bool]:
@@ -176,7 +263,9 @@ def _expand(
     return list(source), False  # type: ignore[arg-type]
 
 
-def _as_dataset(item: SourceLike, *, skip_non_dicom: bool = False) -> Dataset | None:
+def _as_dataset(
+    item: SourceLike, *, skip_non_dicom: bool = False, headers_only: bool = False
+) -> Dataset | None:
     """Read one item; a non-DICOM file met while scanning a folder is skipped (None).
 
     A file without the 128-byte preamble and "DICM" (written by some older systems) is read
@@ -186,7 +275,9 @@ def _as_dataset(item: SourceLike, *, skip_non_dicom: bool = False) -> Dataset | 
         return item
     name = _describe(item)
     try:
-        return pydicom.dcmread(item, force=_starts_with_a_data_set(item))
+        return pydicom.dcmread(
+            item, force=_starts_with_a_data_set(item), stop_before_pixels=headers_only
+        )
     except InvalidDicomError as exc:
         if skip_non_dicom:
             return None

@@ -114,7 +114,7 @@ def test_warm_start_flags_that_would_do_nothing_are_refused(tmp_path: Path) -> N
 def test_bad_input_and_a_missing_device_are_one_line_errors(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["denoise", str(tmp_path / "empty"), str(tmp_path / "out"), "--quiet"]) == 2
-    assert "no DICOM image" in capsys.readouterr().err
+    assert "empty: no DICOM file found" in capsys.readouterr().err
     dicom_io.write_series(np.zeros((1, 16, 16), np.float32), tmp_path / "in", seed=3)
     (tmp_path / "file").write_text("a file, not a folder")
     assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "file"), "--quiet"]) == 2
@@ -123,3 +123,64 @@ def test_bad_input_and_a_missing_device_are_one_line_errors(tmp_path: Path, caps
     if not torch.cuda.is_available():
         code = main(["denoise", str(tmp_path / "in"), str(tmp_path / "o"), "--device", "cuda"])
         assert code == 2 and "no CUDA" in capsys.readouterr().err
+
+
+def _study_folder(root: Path) -> dict[str, str]:
+    """A study export: two CT series, a localizer and a text report, mixed in one folder."""
+    rng = np.random.default_rng(4)
+    uids = {}
+    for number, name in ((2, "Abdomen 3mm"), (3, "Abdomen 1mm")):
+        paths = dicom_io.write_series(
+            rng.normal(40, 30, (2, 24, 24)).astype(np.float32),
+            root,
+            seed=f"s{number}",
+            series_number=number,
+            series_description=name,
+            filename_prefix=f"S{number}_",
+        )
+        uids[name] = str(pydicom.dcmread(paths[0]).SeriesInstanceUID)
+    scout = dicom_io.write_series(
+        np.zeros((1, 24, 32), np.float32),
+        root,
+        seed="scout",
+        series_number=1,
+        series_description="Topogram",
+        filename_prefix="S1_",
+    )[0]
+    ds = pydicom.dcmread(scout)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    ds.save_as(scout)
+    report = pydicom.Dataset()
+    report.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+    report.SOPInstanceUID = pydicom.uid.generate_uid()
+    report.SeriesInstanceUID = pydicom.uid.generate_uid()
+    report.Modality, report.SeriesNumber = "SR", 99
+    report.file_meta = pydicom.dataset.FileMetaDataset()
+    report.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    report.file_meta.MediaStorageSOPClassUID = report.SOPClassUID
+    report.file_meta.MediaStorageSOPInstanceUID = report.SOPInstanceUID
+    pydicom.dcmwrite(root / "report", report, enforce_file_format=True)
+    return uids
+
+
+def test_a_study_folder_gives_one_derived_series_per_ct_series(
+    tmp_path: Path, tiny_checkpoint: Path, capsys
+) -> None:
+    uids = _study_folder(tmp_path / "study")
+    args = ["denoise", str(tmp_path / "study"), str(tmp_path / "out"), "--quiet"]
+    assert main([*args, "--checkpoint", str(tiny_checkpoint)]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped series 1 'Topogram' (1 files, UID" in printed
+    assert "a localizer (scout)" in printed and "modality SR, not CT" in printed
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert [f.split("_")[0] for f in folders] == ["2", "3"]
+    for folder in folders:
+        _, headers = dicom_io.read_series(tmp_path / "out" / folder)
+        source = headers[0].ReferencedSeriesSequence[0].SeriesInstanceUID
+        assert source == uids["Abdomen 3mm" if folder.startswith("2") else "Abdomen 1mm"]
+    # --series picks one, written straight into OUT_DIR; an unknown UID lists what is there.
+    one = [*args[:2], str(tmp_path / "one"), "--quiet", "--checkpoint", str(tiny_checkpoint)]
+    assert main([*one, "--series", uids["Abdomen 1mm"]]) == 0
+    assert len(list((tmp_path / "one").glob("*.dcm"))) == 2
+    assert main([*one, "--series", "1.2.3"]) == 2
+    assert "no series 1.2.3 here; found: series 1 'Topogram'" in capsys.readouterr().err
