@@ -152,6 +152,8 @@ class Denoiser:
             raise ValueError(f"expected (rows, cols) or (slices, rows, cols), got {vol.shape}")
         if vol.size == 0:
             raise ValueError(f"empty volume {vol.shape}")
+        if vol.dtype.kind not in "iuf":  # complex would lose its imaginary part silently
+            raise TypeError(f"expected real numbers (Hounsfield units), got dtype {vol.dtype}")
         vol = vol.astype(np.float32, copy=False)
         # min and max propagate NaN and show infinities: two passes instead of a third.
         value_range = (float(vol.min()), float(vol.max()))

@@ -117,6 +117,8 @@ def test_bad_input_is_rejected(model: Denoiser) -> None:
     bad[0, 0] = -np.inf
     with pytest.raises(ValueError, match="infinite"):
         model.denoise(bad)
+    with pytest.raises(TypeError, match="complex64"):
+        model.denoise(volume((8, 8)).astype(np.complex64))
 
 
 def test_shipped_default_loads_and_denoises() -> None:
