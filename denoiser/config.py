@@ -126,6 +126,23 @@ class TrainConfig:
     warm_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 40.0])
     warm_kernel_cutoff: list[float] = field(default_factory=lambda: [0.7, 1.3])
     warm_ramp_exponent: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    # FBP noise power rises with frequency, so in a pixel loss the noise coarser than ~10 mm
+    # is a few per cent of the total and a denoiser learns to leave it. For the first
+    # `warm_coarse_iters` iterations the loss adds these weights times the squared error of
+    # the 2-, 4- and 8-pixel average-pooled output (coarse noise taken to about half); the
+    # rest of the run is the pixel loss alone, which the finest noise needs
+    # (benchmarks/denoiser/results/recipes/texture.md, sections 3 and 6).
+    warm_coarse_weights: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    warm_coarse_iters: int = 0
+
+    # --- inference: texture
+    # A share of the noise the network took off, between these frequencies (cycles per
+    # pixel; 0.106-0.21 is 0.15-0.30 cycles/mm at the training data's 0.7 mm, where ND's
+    # noise power peaks), is put back: the output keeps the acquisition's own fine grain at
+    # about ND's level instead of looking plastic. 0: off. Stored with the model; applied
+    # by Denoiser (not in training or validation).
+    texture_blend_share: float = 0.0
+    texture_blend_band: list[float] = field(default_factory=lambda: [0.106, 0.21])
 
     # --- bookkeeping
     log_every: int = 25
@@ -157,6 +174,17 @@ class TrainConfig:
             raise ValueError(f"snapshot_every_epochs must be at least 0 (0: off), not {every}")
         if self.warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, not {self.warm_iters}")
+        if len(self.warm_coarse_weights) != 3 or min(self.warm_coarse_weights) < 0:
+            raise ValueError(
+                "warm_coarse_weights must be three weights of at least 0 (2-, 4-, 8-pixel "
+                f"pooling), not {self.warm_coarse_weights}"
+            )
+        if not 0 <= self.warm_coarse_iters <= self.warm_iters:
+            raise ValueError(
+                f"warm_coarse_iters must be 0 to warm_iters ({self.warm_iters}), "
+                f"not {self.warm_coarse_iters}"
+            )
+        check_texture_blend(self.texture_blend_share, self.texture_blend_band)
         if self.texture_sigma <= 0:
             raise ValueError(f"texture_sigma must be above 0 pixels, not {self.texture_sigma}")
         for name in ("lambda_synthetic", "lambda_texture", "r1_gamma"):
@@ -199,6 +227,17 @@ class TrainConfig:
 
     def save_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def check_texture_blend(share: float, band: list[float]) -> None:
+    """ValueError unless 0 <= share <= 1 and 0 <= low < high <= 0.71 cycles per pixel."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"texture_blend_share must be 0 to 1, not {share}")
+    if len(band) != 2 or not 0 <= band[0] < band[1] <= 0.71:
+        raise ValueError(
+            f"texture_blend_band must be [low, high] cycles per pixel, 0 <= low < high <= 0.71 "
+            f"(the corner of the spectrum), not {band}"
+        )
 
 
 def _check_range(name: str, value: Any, low: float) -> None:

@@ -632,7 +632,11 @@ def build_methods(
     *,
     device: str | None = None,
 ) -> dict[str, Method]:
-    """Baselines by name plus one learned model per checkpoint (None: the shipped default)."""
+    """Baselines by name plus one learned model per checkpoint (None: the shipped default).
+
+    A model with a texture blend is also listed without it (the network's output alone), so
+    the table shows what the blend adds and costs.
+    """
     methods: dict[str, Method] = {}
     for name in names:
         if name not in BASELINES:
@@ -645,7 +649,11 @@ def build_methods(
         label = f"{model.name} {model.version}"
         # Several checkpoints side by side (often the same name and version): say which file.
         named = path is not None and len(checkpoints) > 1
-        methods[f"{label} ({path})" if named or label in methods else label] = model.denoise
+        key = f"{label} ({path})" if named or label in methods else label
+        methods[key] = model.denoise
+        if model.texture_share > 0:
+            bare = Denoiser.load(path, device=device, texture_blend=False)
+            methods[f"{key}, no texture blend"] = bare.denoise
     return methods
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from denoiser import checkpoint as ckpt
+from denoiser.config import check_texture_blend
 from denoiser.data import hu_to_unit, unit_to_hu
 from denoiser.networks import build_generator
 
@@ -90,6 +91,12 @@ class Denoiser:
         self.max_tile_pixels = max_tile_pixels
         self.path = path
         self.amp = amp  # bf16 (fp16 where bf16 is missing) on GPUs; False: fp32 everywhere
+        # Texture: a share of the removed noise in a band put back (TrainConfig.texture_blend_*);
+        # a model without the setting (before 0.4.0) has none.
+        self.texture_share = float(self.config.get("texture_blend_share", 0.0) or 0.0)
+        self.texture_band = tuple(self.config.get("texture_blend_band", (0.106, 0.21)))
+        check_texture_blend(self.texture_share, list(self.texture_band))
+        self._band_masks: dict[tuple[int, int], torch.Tensor] = {}
 
     @classmethod
     def load(
@@ -101,10 +108,12 @@ class Denoiser:
         threads: int | None = None,
         channels_last: bool = True,
         amp: bool = True,
+        texture_blend: bool = True,
     ) -> Denoiser:
         """Load and verify a checkpoint (None: the shipped default); raises CheckpointError.
 
-        ``threads`` sets torch's CPU thread count for the whole process (None: leave it).
+        ``texture_blend=False`` leaves out the model's texture blend (the network's output
+        alone). ``threads`` sets torch's CPU thread count for the whole process (None: leave it).
         On a busy shared CPU, fewer threads than cores avoids OpenMP spin-wait stalls.
         """
         if threads:
@@ -117,7 +126,9 @@ class Denoiser:
         except (TypeError, ValueError) as exc:
             raise ckpt.CheckpointError(path, f"unknown generator architecture ({exc})") from exc
         ckpt.load_into(path, net, state_dict)
-        config = payload.get("config") or {}
+        config = dict(payload.get("config") or {})
+        if not texture_blend:
+            config["texture_blend_share"] = 0.0
         card = payload.get("model_card") or {}
         return cls(
             net,
@@ -188,7 +199,23 @@ class Denoiser:
             y = torch.cat([self._tiled(x[i : i + 1]) for i in range(len(x))])
         else:
             y = self._forward(x)
-        return self._keep_input_rules(src, unit_to_hu(y.float(), lo, hi), value_range)[:, 0]
+        out = unit_to_hu(y.float(), lo, hi)
+        if self.texture_share > 0:
+            out = self._put_back_texture(unit_to_hu(x, lo, hi), out)
+        return self._keep_input_rules(src, out, value_range)[:, 0]
+
+    def _put_back_texture(self, seen: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out`` plus ``texture_share`` of what the network removed (its input as it saw it,
+        inside the HU window, minus its output) between the ``texture_band`` frequencies."""
+        h, w = out.shape[-2:]
+        if (h, w) not in self._band_masks:
+            fy = torch.fft.fftfreq(h, device=out.device)[:, None]
+            fx = torch.fft.rfftfreq(w, device=out.device)[None, :]
+            radius = torch.sqrt(fy**2 + fx**2)
+            low, high = self.texture_band
+            self._band_masks[(h, w)] = ((radius >= low) & (radius <= high)).float()
+        removed = torch.fft.rfft2(seen - out) * self._band_masks[(h, w)]
+        return out + self.texture_share * torch.fft.irfft2(removed, s=(h, w))
 
     def autocast(self):
         """The precision context of inference: bf16 autocast on CUDA unless amp is off."""

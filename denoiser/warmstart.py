@@ -137,11 +137,15 @@ def pretrain_generator(
         clean = sampler.sample(cfg.batch_size)
         noisy, clean = add_synthetic_noise(clean, cfg, gen).to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
-        loss = F.mse_loss(net(noisy), clean)
+        out = net(noisy)
+        pixel = F.mse_loss(out, clean)
+        loss = pixel
+        if it <= cfg.warm_coarse_iters:
+            loss = pixel + coarse_loss(out, clean, cfg.warm_coarse_weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(loss.item())
+        losses.append(pixel.item())  # the logged RMSE is the pixel error, coarse terms or not
         run.iteration = it
         if progress and (it % cfg.log_every == 0 or it == cfg.warm_iters):
             rms_hu = math.sqrt(float(np.mean(losses[-cfg.log_every :]))) * hu_per_unit
@@ -162,6 +166,16 @@ def pretrain_generator(
     path = _save(cfg, net, data, rmse_hu, device)
     resume_path(cfg).unlink(missing_ok=True)
     return path
+
+
+def coarse_loss(out: torch.Tensor, target: torch.Tensor, weights: list[float]) -> torch.Tensor:
+    """Weighted squared errors of the 2-, 4- and 8-pixel average-pooled images: the same
+    error as the pixel loss, but seen where coarse noise, not fine, is most of it."""
+    loss = out.new_zeros(())
+    for k, weight in zip((2, 4, 8), weights, strict=True):
+        if weight:
+            loss = loss + weight * F.mse_loss(F.avg_pool2d(out, k), F.avg_pool2d(target, k))
+    return loss
 
 
 def resume_path(cfg: TrainConfig) -> Path:
@@ -191,6 +205,8 @@ RESUME_KEYS = (
     "warm_noise_sd_hu",
     "warm_kernel_cutoff",
     "warm_ramp_exponent",
+    "warm_coarse_weights",
+    "warm_coarse_iters",
 )
 
 

@@ -66,10 +66,13 @@ def test_main_adds_learned_models_through_denoiser(monkeypatch, tiny_dataset, tm
     class FakeDenoiser:
         name, version = "fake", "0.1"
 
+        def __init__(self, texture_share: float = 0.0) -> None:
+            self.texture_share = texture_share
+
         @classmethod
-        def load(cls, path=None, *, device=None):
+        def load(cls, path=None, *, device=None, texture_blend=True):
             loaded.append(path)
-            return cls()
+            return cls(0.4 if path == "t.pt" and texture_blend else 0.0)
 
         def denoise(self, hu):
             return np.asarray(hu, np.float32) * 0.5 + 20.0
@@ -85,6 +88,10 @@ def test_main_adds_learned_models_through_denoiser(monkeypatch, tiny_dataset, tm
     assert "| fake 0.1 |" in (tmp_path / "out" / "results.md").read_text()
     assert E.main([*args, "--no-model"]) == 0
     assert loaded == ["a.pt"]
+    # A model with a texture blend is measured with and without it.
+    assert E.main([*args, "--checkpoint", "t.pt"]) == 0
+    assert loaded == ["a.pt", "t.pt", "t.pt"]
+    assert "| fake 0.1, no texture blend |" in (tmp_path / "out" / "results.md").read_text()
     assert list(cache.glob("*.npz"))
 
 

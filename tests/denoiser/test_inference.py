@@ -130,3 +130,29 @@ def test_shipped_default_loads_and_denoises() -> None:
     vol = volume((2, 64, 64))
     out = d.denoise(vol)
     assert out.shape == vol.shape and np.isfinite(out).all()
+
+
+def test_texture_blend_puts_back_removed_noise_in_its_band_only(model: Denoiser) -> None:
+    vol = volume((2, 48, 64), seed=7)
+    plain = model.denoise(vol)
+    band = [0.106, 0.21]
+    blended = Denoiser(
+        model.net, device="cpu", config={"texture_blend_share": 0.4, "texture_blend_band": band}
+    ).denoise(vol)
+    spectrum = np.fft.rfft2(blended - plain)
+    fy, fx = np.fft.fftfreq(48)[:, None], np.fft.rfftfreq(64)[None, :]
+    inside = (np.hypot(fy, fx) >= band[0]) & (np.hypot(fy, fx) <= band[1])
+    removed = np.fft.rfft2(vol - plain)
+    # In the band: 40 % of what the network took off; outside: nothing changed.
+    np.testing.assert_allclose(spectrum[:, inside], 0.4 * removed[:, inside], atol=0.05 * 48 * 64)
+    # (up to float rounding and the few pixels the volume's range clips: 0.01 HU on average)
+    assert np.abs(spectrum[:, ~inside]).max() < 0.01 * 48 * 64
+    whole = {"texture_blend_share": 1.0, "texture_blend_band": [0.0, 0.71]}
+    back = Denoiser(model.net, device="cpu", config=whole).denoise(vol)
+    np.testing.assert_allclose(back, vol, atol=1e-2)  # all of it put back: the input
+
+
+def test_a_texture_blend_out_of_range_is_refused(model: Denoiser) -> None:
+    for bad in ({"texture_blend_share": 1.5}, {"texture_blend_band": [0.3, 0.1]}):
+        with pytest.raises(ValueError, match="texture_blend"):
+            Denoiser(model.net, device="cpu", config={"texture_blend_share": 0.5, **bad})

@@ -157,6 +157,10 @@ def test_warm_start_draws_the_ramp_exponent_from_its_range(tmp_path: Path, monke
         ("warm_iters", 0, "warm_iters must be at least 1"),
         ("texture_sigma", 0.0, "texture_sigma must be above 0"),
         ("lambda_synthetic", -1.0, "lambda_synthetic must be at least 0"),
+        ("warm_coarse_weights", [1.0, 2.0], "warm_coarse_weights must be three weights"),
+        ("warm_coarse_weights", [1.0, -2.0, 1.0], "warm_coarse_weights must be three weights"),
+        ("warm_coarse_iters", 4000, "warm_coarse_iters must be 0 to warm_iters"),
+        ("texture_blend_share", 2.0, "texture_blend_share must be 0 to 1"),
     ],
 )
 def test_warm_start_options_that_would_train_silently_wrong_are_refused(option, value, message):
@@ -285,3 +289,22 @@ def test_a_state_that_fails_halfway_through_loading_leaves_nothing_of_it(tmp_pat
     pretrain_generator(fresh, data=data)
     ours, theirs = _weights(Path(cfg.warm_start_path)), _weights(Path(fresh.warm_start_path))
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_the_coarse_terms_see_coarse_error_not_fine_and_only_in_the_first_iterations(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from denoiser import warmstart
+
+    target = torch.zeros(1, 1, 16, 16)
+    checkerboard = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1.0
+    fine = warmstart.coarse_loss(target + checkerboard, target, [1.0, 4.0, 16.0])
+    coarse = warmstart.coarse_loss(target + 1.0, target, [1.0, 4.0, 16.0])
+    assert fine.item() == pytest.approx(0.0, abs=1e-12) and coarse.item() == pytest.approx(21.0)
+    calls = []
+    real = warmstart.coarse_loss
+    monkeypatch.setattr(warmstart, "coarse_loss", lambda *a: calls.append(1) or real(*a))
+    cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / "w.pt"), warm_iters=5)
+    cfg.warm_coarse_weights, cfg.warm_coarse_iters = [1.0, 1.0, 1.0], 3
+    pretrain_generator(cfg, data=tiny_data())
+    assert len(calls) == 3
