@@ -105,19 +105,27 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser import dicom_io
     from denoiser.inference import Denoiser
 
+    in_dir, out_dir = Path(args.in_dir).resolve(), Path(args.out_dir).resolve()
+    if out_dir == in_dir or out_dir in in_dir.parents:
+        raise dicom_io.DicomReadError(
+            f"{args.out_dir}: the output folder is the input folder or holds it; choose another"
+        )
     # The output folder may sit inside the input folder: never read it back as input.
     found = dicom_io.find_series(args.in_dir, exclude=args.out_dir)
     chosen = _chosen_series(found, args.series)
-    out_dir = Path(args.out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()):
         print(f"note: {out_dir} is not empty; the derived series is written beside what is there")
+    # One series: its derived series straight into OUT_DIR. Several (a study export): each
+    # into a subfolder named for it. Made before any work, so a bad path fails at once.
+    targets = [out_dir if len(chosen) == 1 else out_dir / g.folder_name() for g in chosen]
+    for target in targets:
+        if target.exists() and not target.is_dir():
+            raise dicom_io.DicomReadError(f"{target}: a file, not a folder; choose another")
+        target.mkdir(parents=True, exist_ok=True)
     model = Denoiser.load(
         args.checkpoint, device=args.device, batch_size=args.batch_size, threads=args.threads
     )
-    # One series: its derived series straight into OUT_DIR. Several (a study export): each
-    # into a subfolder named for it.
-    for group in chosen:
-        target = out_dir if len(chosen) == 1 else out_dir / group.folder_name()
+    for group, target in zip(chosen, targets, strict=True):
         _denoise_one(model, group, target, quiet=args.quiet)
     return 0
 

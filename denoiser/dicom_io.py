@@ -173,7 +173,7 @@ class SeriesFiles:
         if self.modality != "CT":
             return f"modality {self.modality or 'not given'}, not CT"
         if not self.has_images:
-            return "no images"
+            return "no pixel data"
         return "a localizer (scout)" if self.localizer else ""
 
     def folder_name(self) -> str:
@@ -203,23 +203,28 @@ def find_series(
             continue  # a DICOMDIR under another name
         uid = str(ds.get("SeriesInstanceUID", "") or "")
         if uid not in found:
-            number = ds.get("SeriesNumber")
             found[uid] = SeriesFiles(
                 uid=uid,
                 modality=str(ds.get("Modality", "") or ""),
-                number=int(number) if number not in (None, "") else None,
+                number=_series_number(ds),
                 description=str(ds.get("SeriesDescription", "") or ""),
                 localizer="LOCALIZER" in [str(v).upper() for v in _values(ds, "ImageType")],
                 has_images=False,
             )
         group = found[uid]
         group.files.append(item)
-        # Pixel data starts after the header: stop_before_pixels leaves no element for it,
-        # so a file with an image is one whose SOP class is an image storage class.
         group.has_images |= _is_image(ds)
     if not found:
         raise DicomReadError(f"{_describe(source)}: no DICOM file found")
     return sorted(found.values(), key=lambda g: (g.number is None, g.number or 0, g.uid))
+
+
+def _series_number(ds: Dataset) -> int | None:
+    """SeriesNumber as an int, or None when absent or malformed (e.g. two values)."""
+    try:
+        return int(ds.get("SeriesNumber"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _sop_class(ds: Dataset) -> str:
@@ -235,8 +240,7 @@ def _values(ds: Dataset, keyword: str) -> list:
 
 
 def _is_image(ds: Dataset) -> bool:
-    """Whether the instance holds an image: Rows and Columns are its type 1 attributes."""
-    return bool(ds.get("Rows")) and bool(ds.get("Columns"))
+    return "PixelData" in ds
 
 
 def _expand(
@@ -274,10 +278,14 @@ def _as_dataset(
     if isinstance(item, Dataset):
         return item
     name = _describe(item)
+    forced = _starts_with_a_data_set(item)
     try:
-        return pydicom.dcmread(
-            item, force=_starts_with_a_data_set(item), stop_before_pixels=headers_only
-        )
+        # Headers only: pixel data stays on disk (deferred), but its presence is known.
+        ds = pydicom.dcmread(item, force=forced, defer_size=1024 if headers_only else None)
+        if forced and not (ds.get("SOPClassUID") or ds.get("SOPInstanceUID")):
+            # Two bytes that look like a group number are not enough to call a file DICOM.
+            raise InvalidDicomError("no preamble, and no SOP class or instance UID")
+        return ds
     except InvalidDicomError as exc:
         if skip_non_dicom:
             return None
@@ -305,7 +313,8 @@ def _check_readable_ct(ds: Dataset) -> None:
     """DicomReadError unless ``ds`` is a grayscale CT image in HU with its UIDs."""
     name = _describe(ds)
     modality, sop_class = ds.get("Modality"), str(ds.get("SOPClassUID", ""))
-    if modality != "CT" and sop_class not in CT_SOP_CLASSES:
+    # The SOP class says what the pixels are (a secondary capture may say Modality CT).
+    if (sop_class not in CT_SOP_CLASSES) if sop_class else modality != "CT":
         kind = getattr(pydicom.uid.UID(sop_class), "name", sop_class) if sop_class else "none"
         raise DicomReadError(
             f"{name}: modality {modality or 'not given'} (SOP class {kind}): "

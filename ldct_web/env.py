@@ -33,10 +33,25 @@ def text(name: str, default: str = "") -> str:
 def origin(name: str) -> str:
     """An origin (scheme://host[:port], nothing after it), or "" when unset."""
     raw = os.environ.get(name, "").strip().rstrip("/")
-    if raw and not re.fullmatch(r"https?://[^/?#\s]+", raw):
-        raise _fail(
-            name, raw, "an origin such as https://ldct.example.org or http://127.0.0.1:8000"
-        )
+    return _origin(name, raw) if raw else ""
+
+
+def origin_list(name: str) -> list[str]:
+    """Comma-separated origins, each checked as :func:`origin` does."""
+    return [_origin(name, item) for item in word_list(name, [])]
+
+
+def _origin(name: str, raw: str) -> str:
+    expected = "an origin such as https://ldct.example.org or http://[::1]:8000"
+    if not re.fullmatch(r"https?://[^/?#\s]+", raw):
+        raise _fail(name, raw, expected)
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a bad port or unbracketed IPv6
+    except ValueError as exc:
+        raise _fail(name, raw, f"{expected} ({exc})") from exc
+    if not parts.hostname:
+        raise _fail(name, raw, expected)
     return raw
 
 

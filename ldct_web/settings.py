@@ -177,7 +177,7 @@ REST_FRAMEWORK = {
 # --- CORS: a viewer served from another origin (OHIF) reading DICOMweb --------
 # Only the listed origins, only /dicomweb/, and no cookies: such a viewer sends a token
 # (`Authorization: Token|Bearer`), so a foreign page can never ride a researcher's session.
-CORS_ALLOWED_ORIGINS = env.word_list("LDCT_CORS_ORIGINS", [])
+CORS_ALLOWED_ORIGINS = env.origin_list("LDCT_CORS_ORIGINS")
 CORS_URLS_REGEX = r"^/dicomweb/.*$"
 CORS_ALLOW_CREDENTIALS = False
 CORS_EXPOSE_HEADERS = ["Warning", "Content-Location", "Content-Type"]

@@ -8,9 +8,11 @@ HOST=${LDCT_HOST:-127.0.0.1}
 PORT=${LDCT_PORT:-8000}
 
 # Absolute DICOMweb URLs (BulkDataURI, RetrieveURL) name this port even for clients that
-# leave it out of their Host header (dicomweb-client does).
+# leave it out of their Host header (dicomweb-client does). Behind a proxy, set
+# LDCT_PUBLIC_URL to the public origin instead.
 if [[ -z "${LDCT_PUBLIC_URL:-}" && "$HOST" != "0.0.0.0" && "$HOST" != "::" ]]; then
-  export LDCT_PUBLIC_URL="http://$HOST:$PORT"
+  if [[ "$HOST" == *:* ]]; then URL_HOST="[$HOST]"; else URL_HOST="$HOST"; fi
+  export LDCT_PUBLIC_URL="http://$URL_HOST:$PORT"
 fi
 
 $PY manage.py migrate --noinput -v0

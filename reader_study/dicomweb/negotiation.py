@@ -126,3 +126,18 @@ def prefers_single_part(header: str | None, media_type: str) -> bool:
         if item.media_type in ("*/*", "multipart/*", "multipart/related"):
             return False
     return False
+
+
+def only(header: str | None, media_type: str) -> str:
+    """The header's ranges of exactly ``media_type`` (q=0 ones included), as a header: what a
+    single-part answer may be chosen from."""
+    items = [i for i in _split(header or "", ",") if i.split(";")[0].strip().lower() == media_type]
+    return ", ".join(items)
+
+
+def allows_multipart(header: str | None) -> bool:
+    """Whether some acceptable range lets a multipart/related body through."""
+    return any(
+        item.media_type in ("*/*", "multipart/*", "multipart/related")
+        for item in parse_accept(header)
+    )

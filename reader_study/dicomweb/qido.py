@@ -49,18 +49,18 @@ def dicom_json_response(datasets: list[Dataset], ignored: list[str]) -> HttpResp
     body = json.dumps([ds.to_json_dict() for ds in datasets])
     response = HttpResponse(body, content_type=DICOM_JSON)
     if ignored:
-        response["Warning"] = f'299 ldct "Ignored unsupported query keys: {", ".join(ignored)}"'
+        # Keys are the client's text: only printable ASCII (no quotes, no line breaks) goes
+        # into a header, at most 40 characters of each.
+        names = ", ".join(re.sub(r'[^ -~]|"', "?", key)[:40] for key in ignored)
+        response["Warning"] = f'299 ldct "Ignored unsupported query keys: {names}"'
     return response
 
 
 def _keyword(key: str) -> str:
     """The keyword a query key names: itself, or the keyword of a tag in hex (PS3.18
     attributeID, either case)."""
-    if len(key) == 8:
-        try:
-            return keyword_for_tag(int(key, 16)) or key
-        except ValueError:
-            pass
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", key):
+        return keyword_for_tag(int(key, 16)) or key
     return key
 
 
@@ -73,17 +73,42 @@ def _filters(request, supported: set[str]) -> tuple[dict[str, list[str]], list[s
             continue
         keyword = _keyword(key)
         if keyword in supported:
+            for value in values:
+                _check_value(keyword, value)
             filters.setdefault(keyword, []).extend(values)
         else:
             ignored.append(key)
     return filters, ignored
 
 
+DATE = r"\d{8}"
+TIME = r"\d{2}(:?\d{2}(:?\d{2}(\.\d{1,6})?)?)?"
+FORMATS = {
+    "DA": (rf"{DATE}|{DATE}-|-{DATE}|{DATE}-{DATE}", "YYYYMMDD, or a range YYYYMMDD-YYYYMMDD"),
+    "TM": (
+        rf"{TIME}|{TIME}-|-{TIME}|{TIME}-{TIME}",
+        "HHMMSS.FFFFFF (or a leading part), or a range",
+    ),
+}
+
+
+def _check_value(keyword: str, value: str) -> None:
+    """BadQuery (400) for a value its key cannot hold: a malformed date or time (range), a
+    wildcard in a UID (PS3.4 C.2.2.2: UIDs match singly or as a list)."""
+    vr = dictionary_VR(tag_for_keyword(keyword))
+    if value == "":
+        return  # universal matching
+    if vr in FORMATS and not re.fullmatch(FORMATS[vr][0], value):
+        raise BadQuery(f"{keyword}={value!r}: expected {FORMATS[vr][1]}")
+    if vr == "UI" and ("*" in value or "?" in value):
+        raise BadQuery(f"{keyword}={value!r}: wildcards are not allowed in UIDs; list them")
+
+
 def uid_list(patterns: list[str] | None) -> list[str] | None:
     """The UIDs a UID key lists (comma or backslash separated, repeatable), or None when it
-    is absent or a wildcard, which the database cannot filter on."""
-    if not patterns or any("*" in p or "?" in p for p in patterns):
-        return None
+    is absent or empty (any UID)."""
+    if not patterns or any(p == "" for p in patterns):
+        return None  # an empty value is universal matching
     return [u.strip() for p in patterns for u in p.replace("\\", ",").split(",") if u.strip()]
 
 
@@ -104,15 +129,15 @@ def _in_range(value: str, pattern: str, vr: str) -> bool:
     low, high, value = low.strip(), high.strip(), value.strip()
     if not value:
         return False
-    try:
-        if vr == "DA":
-            return (not low or value >= low) and (not high or value <= high)
+    if vr == "DA":
+        return (not low or value >= low) and (not high or value <= high)
+    try:  # the bounds were checked (_check_value); a stored value may be malformed
         seconds = _time_bound(value, upper=False)
-        return (not low or seconds >= _time_bound(low, upper=False)) and (
-            not high or seconds <= _time_bound(high, upper=True)
-        )
     except ValueError:
         return False
+    return (not low or seconds >= _time_bound(low, upper=False)) and (
+        not high or seconds <= _time_bound(high, upper=True)
+    )
 
 
 def _wildcard(pattern: str) -> re.Pattern:
@@ -124,7 +149,9 @@ def _wildcard(pattern: str) -> re.Pattern:
 def _matches(value: str, pattern: str, vr: str = "") -> bool:
     if pattern == "" or pattern == "*":
         return True  # universal matching
-    if vr == "UI" or "\\" in pattern:
+    # A list: UIDs (PS3.4 C.2.2.2.2), and any key with "\\" (PS3.18's multiple values) or,
+    # for code strings such as ModalitiesInStudy, a comma (PS3.18 8.3.4.1).
+    if vr == "UI" or "\\" in pattern or (vr == "CS" and "," in pattern):
         return value in {p.strip() for p in pattern.replace("\\", ",").split(",")}
     if vr in ("DA", "TM") and "-" in pattern:
         return _in_range(value, pattern, vr)

@@ -17,7 +17,9 @@ from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import new_boundary, stream_parts
 from reader_study.dicomweb.negotiation import (
     accepts,
+    allows_multipart,
     choose_dicom_syntax,
+    only,
     parse_accept,
     prefers_single_part,
 )
@@ -69,18 +71,21 @@ class RetrieveInstance(DicomWebView):
     def get(self, request, study_uid: str, series_uid: str, sop_uid: str):
         instance = lookup.instance_of(request.user, study_uid, series_uid, sop_uid)
         accept = request.headers.get("Accept")
-        if not prefers_single_part(accept, "application/dicom"):
-            return dicom_multipart(request, [instance])
-        syntax = choose_dicom_syntax(accept, instance.transfer_syntax_uid)
-        if syntax is None:
-            return not_acceptable(
-                "this server sends application/dicom with transfer-syntax * (as stored), "
-                "1.2.840.10008.1.2.1 or 1.2.840.10008.1.2"
+        syntax = None
+        if prefers_single_part(accept, "application/dicom"):
+            # Only from the bare ranges: a syntax listed for multipart is not one for this.
+            syntax = choose_dicom_syntax(
+                only(accept, "application/dicom"), instance.transfer_syntax_uid
             )
-        return HttpResponse(
-            lookup.encoded(instance, syntax),
-            content_type=f"application/dicom; transfer-syntax={syntax}",
-        )
+        if syntax is None:
+            response = dicom_multipart(request, [instance])
+        else:
+            response = HttpResponse(
+                lookup.encoded(instance, syntax),
+                content_type=f"application/dicom; transfer-syntax={syntax}",
+            )
+        patch_vary_headers(response, ["Accept"])  # one URL, a file or a multipart body
+        return response
 
 
 def metadata_json(request, instance: Instance) -> dict:
@@ -185,13 +190,20 @@ class RetrieveFrames(DicomWebView):
             )
             for n in numbers
         ]
-        if len(parts) == 1 and prefers_single_part(accept, "application/octet-stream"):
-            return HttpResponse(parts[0][1], content_type=native)
+        if prefers_single_part(accept, "application/octet-stream"):
+            if len(parts) == 1:
+                response = HttpResponse(parts[0][1], content_type=native)
+                patch_vary_headers(response, ["Accept"])
+                return response
+            if not allows_multipart(accept):
+                return not_acceptable("several frames are sent as multipart/related only")
         boundary = new_boundary()
-        return StreamingHttpResponse(
+        response = StreamingHttpResponse(
             stream_parts(parts, boundary),
             content_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}',
         )
+        patch_vary_headers(response, ["Accept"])
+        return response
 
 
 def _window(request, ds) -> tuple[float, float]:
@@ -241,4 +253,4 @@ class NoSuchResource(DicomWebView):
             "instances (search, retrieve, metadata), frames and rendered instances or frames"
         )
 
-    get = post = put = patch = delete = _missing
+    get = post = put = patch = delete = options = _missing

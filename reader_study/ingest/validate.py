@@ -128,6 +128,16 @@ def _check_pixels(ds: Dataset) -> None:
         raise Rejected("no pixel data (PixelData is missing)")
     if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
         raise Rejected(f"{ds.SamplesPerPixel} samples per pixel; CT images are grayscale")
+    photometric = ds.get("PhotometricInterpretation")
+    if photometric not in (None, "MONOCHROME2"):
+        raise Rejected(f"PhotometricInterpretation {photometric}; CT images are MONOCHROME2")
+    # Enhanced CT keeps it in its functional groups; "US" (unspecified) is common on CT values.
+    units = {str(e.value).strip().upper() for e in ds.iterall() if e.keyword == "RescaleType"}
+    if units - {"", "HU", "US"}:
+        raise Rejected(
+            f"RescaleType {', '.join(sorted(units - {'', 'HU', 'US'}))}: a map in units other "
+            "than Hounsfield units (HU) cannot be denoised"
+        )
     syntax = ds.file_meta.TransferSyntaxUID
     try:
         with warnings.catch_warnings():

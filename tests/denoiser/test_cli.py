@@ -120,6 +120,8 @@ def test_bad_input_and_a_missing_device_are_one_line_errors(tmp_path: Path, caps
     assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "file"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+    assert main(["denoise", str(tmp_path / "in"), str(tmp_path), "--quiet"]) == 2
+    assert "the output folder is the input folder or holds it" in capsys.readouterr().err
     if not torch.cuda.is_available():
         code = main(["denoise", str(tmp_path / "in"), str(tmp_path / "o"), "--device", "cuda"])
         assert code == 2 and "no CUDA" in capsys.readouterr().err

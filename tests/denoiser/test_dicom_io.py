@@ -215,6 +215,8 @@ def test_mismatched_shapes_raise(series_dir):
         ({"PhotometricInterpretation": "MONOCHROME1"}, "MONOCHROME1"),
         ({"RescaleType": "MGML"}, "RescaleType MGML"),  # a dual-energy iodine map
         ({"SeriesInstanceUID": None}, "no SeriesInstanceUID"),
+        # A screenshot that says Modality CT: its SOP class decides.
+        ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"}, "SOP class Secondary Capture"),
     ],
 )
 def test_what_is_not_a_ct_in_hu_is_refused_before_any_work(series_dir, edit, reason):
@@ -239,6 +241,8 @@ def test_a_file_without_preamble_and_a_duplicate_copy_are_each_read_once(series_
     assert paths[1].read_bytes()[128:132] != b"DICM"
     (folder / "backup").mkdir()
     shutil.copy(paths[3], folder / "backup" / "copy-of-slice")
+    # Not DICOM, though it starts like a group 0008 element: skipped like any other file.
+    (folder / "volume.raw").write_bytes(b"\x08\x00" + bytes(range(256)) * 8)
     hu, headers = read_series(folder)
     assert hu.shape == volume.shape  # five slices: the copy once, the bare file too
     assert len({h.SOPInstanceUID for h in headers}) == len(volume)

@@ -513,3 +513,72 @@ def test_bulkdata_uris_resolve_for_dicomweb_client_under_the_public_url(
     assert len(client.retrieve_bulkdata(uri)[0]) == 32 * 32 * 2
     found = client.search_for_studies()[0]["00081190"]["Value"][0]  # RetrieveURL
     assert found == f"{live_server.url}/dicomweb/studies/{case.study_instance_uid}"
+
+
+def test_study_keys_match_their_values_by_their_value_representation():
+    # De-identification empties AccessionNumber, StudyID and the physician's name, so the
+    # live tests only see them miss; here each key also hits.
+    from pydicom.dataset import Dataset
+
+    from reader_study.dicomweb.qido import _keep
+
+    ds = Dataset()
+    ds.AccessionNumber, ds.StudyID, ds.StudyDescription = "ACC-17", "S9", "CT Abdomen"
+    ds.ReferringPhysicianName, ds.StudyDate, ds.StudyTime = "Who^Doctor", "20240131", "081500"
+    ds.ModalitiesInStudy = ["CT", "SR"]
+    hits = {
+        "AccessionNumber": "ACC-17",
+        "StudyID": "S?",
+        "StudyDescription": "ct abd*",
+        "ReferringPhysicianName": "WHO^*",
+        "StudyDate": "20240101-20240131",
+        "StudyTime": "08:15-0816",
+        "ModalitiesInStudy": "MR,CT",
+    }
+    misses = {
+        "AccessionNumber": "ACC-1",
+        "StudyID": "S",
+        "StudyDescription": "CT Chest*",
+        "ReferringPhysicianName": "Other^*",
+        "StudyDate": "20240201-",
+        "StudyTime": "0816-",
+        "ModalitiesInStudy": "MR",
+    }
+    for key, value in hits.items():
+        assert _keep(ds, {key: [value]}), (key, value)
+        assert not _keep(ds, {key: [misses[key]]}), (key, misses[key])
+    assert _keep(ds, {"StudyDate": [misses["StudyDate"], "20240131"]})  # either value
+
+
+def test_malformed_search_values_are_400_and_odd_keys_do_not_break_the_header(stored, live_server):
+    client, _ = stored
+    url = f"{live_server.url}/dicomweb/studies"
+    for bad in ("StudyDate=2024-01-01", "StudyDate=2-", "StudyTime=8am", "StudyInstanceUID=1.2.*"):
+        response = _get(client, f"{url}?{bad}")
+        assert response.status_code == 400 and bad.split("=")[0] in response.json()["detail"]
+    assert len(_get(client, f"{url}?StudyInstanceUID=").json()) == 1  # empty: any
+    assert len(_get(client, f"{url}?ModalitiesInStudy=MR,CT").json()) == 1
+    odd = _get(client, f"{url}?a%0d%0aSet-Cookie:%20x=1")
+    assert odd.status_code == 200 and "Set-Cookie" not in odd.headers
+    assert "a??Set-Cookie" in odd.headers["Warning"]
+
+
+def test_answers_that_depend_on_accept_say_so_and_frames_refuse_what_they_cannot_send(
+    stored, live_server
+):
+    client, _ = stored
+    instance = Case.objects.get().original_series.instances.first()
+    url = f"{live_server.url}{lookup_path(instance)}"
+    for path, accept in (("", "application/dicom"), ("/frames/1", "application/octet-stream")):
+        response = _get(client, f"{url}{path}", headers={"Accept": accept})
+        assert "Accept" in response.headers["Vary"]
+    two = _get(client, f"{url}/frames/1,1", headers={"Accept": "application/octet-stream"})
+    assert two.status_code == 406  # several frames only come as multipart
+    jpeg = f"application/dicom; transfer-syntax={pydicom.uid.JPEGBaseline8Bit}"
+    mixed = f'{jpeg}, multipart/related; type="application/dicom"'
+    response = _get(client, url, headers={"Accept": mixed})
+    assert response.headers["Content-Type"].startswith("multipart/related")
+    options = requests.options(
+        f"{live_server.url}/dicomweb/nope", headers=client._session.headers, timeout=30
+    )
+    assert options.status_code == 404

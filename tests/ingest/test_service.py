@@ -148,3 +148,21 @@ def test_a_failing_case_ready_receiver_does_not_lose_the_upload(researcher, tmp_
     assert report.ok
     case = Case.objects.get()
     assert case.label == "kept" and "could not be queued" in case.status_message
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({"PhotometricInterpretation": "MONOCHROME1"}, "PhotometricInterpretation MONOCHROME1"),
+        ({"RescaleType": "MGML"}, "RescaleType MGML: a map in units other than Hounsfield"),
+    ],
+)
+def test_what_the_denoiser_cannot_read_is_refused_at_upload(
+    researcher, tmp_path, attributes, reason
+):
+    paths = write_ct_series(tmp_path / "in", slices=3, size=32)
+    edit(paths[1], paths[1], **attributes)
+    report = ingest(owner=researcher, label="units", sources=sources(paths, ["1", "2", "3"]))
+    refused = [r for r in report.files if r.name == "2"][0]
+    assert refused.status == "rejected" and reason in refused.reason
+    assert Instance.objects.count() == 2
