@@ -124,8 +124,7 @@ def pretrain_generator(
     data, sampler, gen = nd_patches(cfg, data, stream=11)
     device = pick_device(cfg.device)
     net = build_generator(cfg.generator).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    run = _Run(cfg, net, opt, sampler, gen)
+    run = _Run(cfg, net, _adam(cfg, net), sampler, gen)
     if resume:
         run.resume(progress)
     hu_per_unit = (cfg.hu_max - cfg.hu_min) / 2.0
@@ -134,6 +133,11 @@ def pretrain_generator(
         if should_stop and should_stop():
             run.save()
             return None
+        if it == cfg.warm_coarse_iters + 1 and cfg.warm_coarse_iters:
+            # The pixel loss alone from here: Adam's second moments, grown on the coarse
+            # terms' large gradients, would keep its steps too small for the finest noise
+            # for thousands of iterations (texture.md, sec. 7); a fresh Adam takes it in 2000.
+            run.opt = _adam(cfg, net)
         clean = sampler.sample(cfg.batch_size)
         noisy, clean = add_synthetic_noise(clean, cfg, gen).to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
@@ -142,9 +146,9 @@ def pretrain_generator(
         loss = pixel
         if it <= cfg.warm_coarse_iters:
             loss = pixel + coarse_loss(out, clean, cfg.warm_coarse_weights)
-        opt.zero_grad(set_to_none=True)
+        run.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        run.opt.step()
         losses.append(pixel.item())  # the logged RMSE is the pixel error, coarse terms or not
         run.iteration = it
         if progress and (it % cfg.log_every == 0 or it == cfg.warm_iters):
@@ -166,6 +170,10 @@ def pretrain_generator(
     path = _save(cfg, net, data, rmse_hu, device)
     resume_path(cfg).unlink(missing_ok=True)
     return path
+
+
+def _adam(cfg: TrainConfig, net: torch.nn.Module) -> torch.optim.Adam:
+    return torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
 
 
 def coarse_loss(out: torch.Tensor, target: torch.Tensor, weights: list[float]) -> torch.Tensor:
