@@ -301,7 +301,8 @@ def _save(
         "generator",
         cfg.generator.to_dict(),
         net.state_dict(),
-        config=cfg.to_dict(),
+        # Measured as the network it is: the texture blend belongs to the finished model.
+        config={**cfg.to_dict(), "texture_blend_share": 0.0},
         metrics=metrics,
         model_card={
             "name": f"{cfg.name}-warm-start",

@@ -121,7 +121,8 @@ def blend(args: argparse.Namespace) -> None:
     print("| model | band c/mm | share | PSNR dB | ROI SD HU | CNR | NPS peak c/mm | bands / LD |")
     print("|---|---|---|---|---|---|---|---|")
     for path in args.checkpoint:
-        out = Denoiser.load(path, device="cpu").denoise(ld)
+        # The network alone: the shares below are the blend (a model's own is left out).
+        out = Denoiser.load(path, device="cpu", texture_blend=False).denoise(ld)
         for lo, hi in ((0.152, 0.30), (0.152, 0.20)):
             removed = _band_pass(ld - out, ds.pixel_spacing_mm, lo, hi)
             for share in args.share:
