@@ -309,6 +309,9 @@ def test_the_coarse_terms_see_coarse_error_not_fine_and_only_in_the_first_iterat
     monkeypatch.setattr(warmstart, "_adam", lambda *a: optimisers.append(1) or real_adam(*a))
     cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / "w.pt"), warm_iters=5)
     cfg.warm_coarse_weights, cfg.warm_coarse_iters = [1.0, 1.0, 1.0], 3
+    cfg.texture_blend_share = 0.5
     pretrain_generator(cfg, data=tiny_data())
     assert len(calls) == 3
     assert len(optimisers) == 2  # a fresh Adam for the pixel-loss phase
+    # The warm start is measured as the network it is: the blend is the finished model's.
+    assert Denoiser.load(tmp_path / "w.pt", device="cpu").texture_share == 0.0
