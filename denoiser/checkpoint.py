@@ -50,7 +50,9 @@ class CheckpointError(RuntimeError):
 def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
     digest = hashlib.sha256()
     for key in sorted(state_dict):
-        tensor = state_dict[key].detach().cpu().contiguous()
+        # One dimension, stride 1: a channels_last weight with a size-1 dimension (a 1x1
+        # convolution) counts as contiguous with another stride there, which view() refuses.
+        tensor = state_dict[key].detach().cpu().reshape(-1).clone()
         digest.update(key.encode())
         digest.update(str(tensor.dtype).encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")

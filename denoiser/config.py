@@ -8,6 +8,7 @@ a typo never silently falls back to a default.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -137,8 +138,9 @@ class TrainConfig:
 
     # --- inference: texture
     # A share of the noise the network took off, between these frequencies (cycles per
-    # pixel; 0.106-0.21 is 0.15-0.30 cycles/mm at the training data's 0.7 mm, where ND's
-    # noise power peaks), is put back: the output keeps the acquisition's own fine grain at
+    # pixel, since Denoiser never sees the pixel spacing; 0.106-0.21 is 0.15-0.30 cycles/mm at
+    # the training data's 0.7 mm, where ND's noise power peaks, and 0.21-0.42 at 0.5 mm), is
+    # put back: the output keeps the acquisition's own fine grain at
     # about ND's level instead of looking plastic. 0: off. Stored with the model; applied
     # by Denoiser (not in training or validation).
     texture_blend_share: float = 0.0
@@ -174,12 +176,15 @@ class TrainConfig:
             raise ValueError(f"snapshot_every_epochs must be at least 0 (0: off), not {every}")
         if self.warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, not {self.warm_iters}")
-        if len(self.warm_coarse_weights) != 3 or min(self.warm_coarse_weights) < 0:
+        weights = self.warm_coarse_weights
+        if len(weights) != 3 or not all(math.isfinite(w) and w >= 0 for w in weights):
             raise ValueError(
                 "warm_coarse_weights must be three weights of at least 0 (2-, 4-, 8-pixel "
                 f"pooling), not {self.warm_coarse_weights}"
             )
-        if not 0 <= self.warm_coarse_iters <= self.warm_iters:
+        if not isinstance(self.warm_coarse_iters, int) or not (
+            0 <= self.warm_coarse_iters <= self.warm_iters
+        ):
             raise ValueError(
                 f"warm_coarse_iters must be 0 to warm_iters ({self.warm_iters}), "
                 f"not {self.warm_coarse_iters}"

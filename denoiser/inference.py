@@ -92,10 +92,11 @@ class Denoiser:
         self.path = path
         self.amp = amp  # bf16 (fp16 where bf16 is missing) on GPUs; False: fp32 everywhere
         # Texture: a share of the removed noise in a band put back (TrainConfig.texture_blend_*);
-        # a model without the setting (before 0.4.0) has none.
+        # a model whose config lacks the setting has none.
         self.texture_share = float(self.config.get("texture_blend_share", 0.0) or 0.0)
-        self.texture_band = tuple(self.config.get("texture_blend_band", (0.106, 0.21)))
-        check_texture_blend(self.texture_share, list(self.texture_band))
+        self.texture_band = tuple(self.config.get("texture_blend_band") or (0.106, 0.21))
+        if self.texture_share:
+            check_texture_blend(self.texture_share, list(self.texture_band))
         self._band_masks: dict[tuple[int, int], torch.Tensor] = {}
 
     @classmethod
@@ -130,22 +131,27 @@ class Denoiser:
         if not texture_blend:
             config["texture_blend_share"] = 0.0
         card = payload.get("model_card") or {}
-        return cls(
-            net,
-            name=card.get("name") or config.get("name", path.stem),
-            version=str(card.get("version") or config.get("version", "0")),
-            model_card=card,
-            config=config,
-            hu_window=(
-                float(config.get("hu_min", DEFAULT_HU_WINDOW[0])),
-                float(config.get("hu_max", DEFAULT_HU_WINDOW[1])),
-            ),
-            device=device,
-            batch_size=batch_size,
-            path=path,
-            channels_last=channels_last,
-            amp=amp,
-        )
+        try:
+            return cls(
+                net,
+                name=card.get("name") or config.get("name", path.stem),
+                version=str(card.get("version") or config.get("version", "0")),
+                model_card=card,
+                config=config,
+                hu_window=(
+                    float(config.get("hu_min", DEFAULT_HU_WINDOW[0])),
+                    float(config.get("hu_max", DEFAULT_HU_WINDOW[1])),
+                ),
+                device=device,
+                batch_size=batch_size,
+                path=path,
+                channels_last=channels_last,
+                amp=amp,
+            )
+        except (TypeError, ValueError) as exc:
+            if str(exc).startswith("device "):
+                raise  # no such device here: not the file's fault
+            raise ckpt.CheckpointError(path, f"bad texture blend setting ({exc})") from exc
 
     def __repr__(self) -> str:
         return f"Denoiser(name={self.name!r}, version={self.version!r}, device={self.device})"
@@ -201,12 +207,16 @@ class Denoiser:
             y = self._forward(x)
         out = unit_to_hu(y.float(), lo, hi)
         if self.texture_share > 0:
-            out = self._put_back_texture(unit_to_hu(x, lo, hi), out)
+            out = self._put_back_texture(src, out)
         return self._keep_input_rules(src, out, value_range)[:, 0]
 
-    def _put_back_texture(self, seen: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """``out`` plus ``texture_share`` of what the network removed (its input as it saw it,
-        inside the HU window, minus its output) between the ``texture_band`` frequencies."""
+    def _put_back_texture(self, src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out`` plus ``texture_share`` of what the network removed (input minus output)
+        between the ``texture_band`` frequencies (cycles per pixel: the model works in pixels
+        and never sees their spacing). Pixels outside the HU window pass unchanged anyway
+        (_keep_input_rules), so what the network did there is left out, not spread around."""
+        lo, hi = self.hu_window
+        removed_hu = torch.where((src < lo) | (src > hi), 0.0, src - out)
         h, w = out.shape[-2:]
         if (h, w) not in self._band_masks:
             fy = torch.fft.fftfreq(h, device=out.device)[:, None]
@@ -214,7 +224,7 @@ class Denoiser:
             radius = torch.sqrt(fy**2 + fx**2)
             low, high = self.texture_band
             self._band_masks[(h, w)] = ((radius >= low) & (radius <= high)).float()
-        removed = torch.fft.rfft2(seen - out) * self._band_masks[(h, w)]
+        removed = torch.fft.rfft2(removed_hu) * self._band_masks[(h, w)]
         return out + self.texture_share * torch.fft.irfft2(removed, s=(h, w))
 
     def autocast(self):

@@ -265,7 +265,9 @@ class _Run:
         try:
             payload = ckpt.load_checkpoint_file(path, expected_kind="training_state")
             saved, ours = payload.get("config") or {}, self.cfg.to_dict()
-            differ = [k for k in RESUME_KEYS if saved.get(k) != ours[k]]
+            # A key the saved config lacks (saved by an older version) had its default then.
+            defaults = TrainConfig().to_dict()
+            differ = [k for k in RESUME_KEYS if saved.get(k, defaults[k]) != ours[k]]
             s = payload["state"]
             if differ:
                 reason = f"{path} was saved with other {', '.join(differ)}"

@@ -8,13 +8,16 @@
 Every arm is trained by the shipped recipe (``denoiser/configs/default.toml``,
 warm start then CycleGAN: same data, seed, schedule, discriminators and loss
 weights); only the named part differs (``ARMS``), so the arms never drift from
-the default. The full model is the shipped run itself (its ``out_dir``), not
-trained twice; arms with another generator train their own warm start. Training
-resumes from each arm's state, so the script can be stopped and restarted; on a
-2-core CPU one arm takes about 20 minutes at one thread, on a GPU minutes.
+the default. The full model is the shipped model (``denoiser/weights/default.pt``)
+unless its run folder is here; without ``--set`` it is never retrained. Arms with
+another generator train their own warm start; ``no_perceptual`` shares the
+shipped warm start (trained first if missing: do not train it from two processes
+at once). Training resumes from each arm's state, so the script can be stopped
+and restarted; on a 2-core CPU one arm takes about 25 minutes at one thread.
 
-Measurement is ``denoiser.evaluate`` (the same held-out set, metrics and
-report as the main benchmark, sharing its simulation cache); reports go to
+Measurement is ``denoiser.evaluate`` (the same held-out set, metrics and report
+as the main benchmark; pass ``--cache`` to share its simulation cache, by default
+``denoiser/runs/eval-cache``, which the README's evaluate command uses); reports go to
 ``benchmarks/denoiser/results/ablation/`` (``results.md``, ``results.csv``,
 figures), one column per arm beside the LD input and the ND image.
 """
@@ -122,17 +125,20 @@ def main() -> None:
 
     from denoiser.ctsim import make_dataset
     from denoiser.evaluate import evaluate
-    from denoiser.inference import Denoiser
+    from denoiser.inference import DEFAULT_CHECKPOINT, Denoiser
     from denoiser.seeds import EVALUATION_SEEDS
 
     methods = {}
     for arm in args.arms:
         cfg = arm_config(arm, args.set)
-        if not args.eval_only:
+        best = Path(cfg.out_dir) / "best.pt"
+        shipped = arm == "full" and not best.exists() and not args.set
+        if shipped:
+            best = DEFAULT_CHECKPOINT  # the shipped model is this arm's run: not trained twice
+        elif not args.eval_only:
             train_arm(arm, cfg)
         if args.train_only:
             continue
-        best = Path(cfg.out_dir) / "best.pt"
         if not best.exists():
             print(f"{arm}: no best.pt yet, skipped")
             continue

@@ -315,3 +315,25 @@ def test_the_coarse_terms_see_coarse_error_not_fine_and_only_in_the_first_iterat
     assert len(optimisers) == 2  # a fresh Adam for the pixel-loss phase
     # The warm start is measured as the network it is: the blend is the finished model's.
     assert Denoiser.load(tmp_path / "w.pt", device="cpu").texture_share == 0.0
+
+
+@pytest.mark.parametrize("stopped_after", [2, 3, 4])  # before, at and after the switch
+def test_a_warm_start_stopped_around_the_coarse_phase_end_resumes_bit_for_bit(
+    tmp_path: Path, stopped_after: int
+) -> None:
+    data = tiny_data()
+
+    def config(name: str):
+        cfg = tiny_config(tmp_path, warm_start_path=str(tmp_path / name), warm_iters=6)
+        cfg.warm_coarse_weights, cfg.warm_coarse_iters = [1.0, 4.0, 16.0], 3
+        return cfg
+
+    pretrain_generator(config("whole.pt"), data=data)
+    cut = config("cut.pt")
+    polls = iter(range(100))
+    assert (
+        pretrain_generator(cut, data=data, should_stop=lambda: next(polls) >= stopped_after) is None
+    )
+    pretrain_generator(cut, data=data)
+    whole_w, cut_w = _weights(tmp_path / "whole.pt"), _weights(tmp_path / "cut.pt")
+    assert all(torch.equal(whole_w[k], cut_w[k]) for k in whole_w)
