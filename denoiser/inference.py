@@ -31,6 +31,8 @@ from denoiser.networks import build_generator
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "default.pt"
 DEFAULT_HU_WINDOW = (-1024.0, 3072.0)
+# The texture blend band of a config that names none (TrainConfig.texture_blend_band).
+DEFAULT_BAND = (0.106, 0.21)
 # Above this many pixels per slice, slices are processed as overlapping tiles.
 MAX_TILE_PIXELS = 1024 * 1024
 TILE = 512
@@ -94,7 +96,7 @@ class Denoiser:
         # Texture: a share of the removed noise in a band put back (TrainConfig.texture_blend_*);
         # a model whose config lacks the setting has none.
         self.texture_share = float(self.config.get("texture_blend_share", 0.0) or 0.0)
-        self.texture_band = tuple(self.config.get("texture_blend_band") or (0.106, 0.21))
+        self.texture_band = tuple(self.config.get("texture_blend_band") or DEFAULT_BAND)
         if self.texture_share:
             check_texture_blend(self.texture_share, list(self.texture_band))
         self._band_masks: dict[tuple[int, int], torch.Tensor] = {}
@@ -131,27 +133,28 @@ class Denoiser:
         if not texture_blend:
             config["texture_blend_share"] = 0.0
         card = payload.get("model_card") or {}
-        try:
-            return cls(
-                net,
-                name=card.get("name") or config.get("name", path.stem),
-                version=str(card.get("version") or config.get("version", "0")),
-                model_card=card,
-                config=config,
-                hu_window=(
-                    float(config.get("hu_min", DEFAULT_HU_WINDOW[0])),
-                    float(config.get("hu_max", DEFAULT_HU_WINDOW[1])),
-                ),
-                device=device,
-                batch_size=batch_size,
-                path=path,
-                channels_last=channels_last,
-                amp=amp,
-            )
+        try:  # the file's settings, checked here so a bad one is the file's error
+            share = float(config.get("texture_blend_share", 0.0) or 0.0)
+            if share:
+                check_texture_blend(share, list(config.get("texture_blend_band") or DEFAULT_BAND))
         except (TypeError, ValueError) as exc:
-            if str(exc).startswith("device "):
-                raise  # no such device here: not the file's fault
             raise ckpt.CheckpointError(path, f"bad texture blend setting ({exc})") from exc
+        return cls(
+            net,
+            name=card.get("name") or config.get("name", path.stem),
+            version=str(card.get("version") or config.get("version", "0")),
+            model_card=card,
+            config=config,
+            hu_window=(
+                float(config.get("hu_min", DEFAULT_HU_WINDOW[0])),
+                float(config.get("hu_max", DEFAULT_HU_WINDOW[1])),
+            ),
+            device=device,
+            batch_size=batch_size,
+            path=path,
+            channels_last=channels_last,
+            amp=amp,
+        )
 
     def __repr__(self) -> str:
         return f"Denoiser(name={self.name!r}, version={self.version!r}, device={self.device})"
