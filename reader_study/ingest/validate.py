@@ -131,9 +131,8 @@ def _check_pixels(ds: Dataset) -> None:
     photometric = ds.get("PhotometricInterpretation")
     if photometric not in (None, "MONOCHROME2"):
         raise Rejected(f"PhotometricInterpretation {photometric}; CT images are MONOCHROME2")
-    # Enhanced CT keeps it in its functional groups; "US" (unspecified) is common on CT values.
-    units = {str(e.value).strip().upper() for e in ds.iterall() if e.keyword == "RescaleType"}
-    if units - {"", "HU", "US"}:
+    units = _rescale_types(ds)
+    if units - {"", "HU", "US"}:  # "US" (unspecified) is common on ordinary CT values
         raise Rejected(
             f"RescaleType {', '.join(sorted(units - {'', 'HU', 'US'}))}: a map in units other "
             "than Hounsfield units (HU) cannot be denoised"
@@ -162,6 +161,17 @@ def _check_pixels(ds: Dataset) -> None:
         raise Rejected(f"pixel data is {pixels.shape}, the header says {frames} x {expected}")
     if not np.issubdtype(pixels.dtype, np.integer):
         raise Rejected(f"pixel data of type {pixels.dtype}; CT stores whole numbers")
+
+
+def _rescale_types(ds: Dataset) -> set[str]:
+    """RescaleType at the top level and in enhanced CT's functional groups. Only these are
+    read: reading an element decodes it, and untouched elements must keep their bytes."""
+    found = [ds.get("RescaleType")]
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in ds.get(groups) or []:
+            for transform in group.get("PixelValueTransformationSequence") or []:
+                found.append(transform.get("RescaleType"))
+    return {str(value).strip().upper() for value in found if value}
 
 
 def _facts(source: SourceFile, ds: Dataset) -> Checked:
