@@ -83,7 +83,17 @@ def encoder_weights() -> Path:
 
 # What the shipped model's recipe adds to a warm-started run, read from its config so the
 # platform's jobs follow the shipped recipe when it changes.
-SHIPPED_RECIPE_KEYS = ("lambda_synthetic", "lambda_adv", "ema_decay")
+SHIPPED_RECIPE_KEYS = (
+    "lambda_synthetic",
+    "lambda_adv",
+    "ema_decay",
+    "lambda_cycle",
+    "cycle_lowpass_sigma",
+    "warm_ramp_exponent",
+    "warm_coarse_weights",
+    "texture_blend_share",
+    "texture_blend_band",
+)
 
 
 def warm_start_recipe(options: TrainingOptions, out_dir: Path) -> dict:
@@ -93,9 +103,12 @@ def warm_start_recipe(options: TrainingOptions, out_dir: Path) -> dict:
     from denoiser.config import CONFIG_DIR, TrainConfig
 
     shipped = TrainConfig.load(CONFIG_DIR / "default.toml")
+    # The warm start's coarse-loss phase takes the same share of a run of another length.
+    coarse_share = shipped.warm_coarse_iters / shipped.warm_iters
     return {
         "warm_start_path": str(out_dir / "warm_start.pt"),
         "warm_iters": options.warm_start_iters,
+        "warm_coarse_iters": round(options.warm_start_iters * coarse_share),
         **{key: getattr(shipped, key) for key in SHIPPED_RECIPE_KEYS},
     }
 
