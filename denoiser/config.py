@@ -19,6 +19,10 @@ from denoiser.networks import DiscriminatorSpec, EncoderSpec, GeneratorSpec
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
+# The texture blend's default band, cycles per pixel (0.15-0.30 cycles/mm at 0.7 mm).
+TEXTURE_BAND = (0.106, 0.21)
+
+
 @dataclass
 class TrainConfig:
     # --- identity and reproducibility
@@ -144,7 +148,7 @@ class TrainConfig:
     # about ND's level instead of looking plastic. 0: off. Stored with the model; applied
     # by Denoiser (not in training or validation).
     texture_blend_share: float = 0.0
-    texture_blend_band: list[float] = field(default_factory=lambda: [0.106, 0.21])
+    texture_blend_band: list[float] = field(default_factory=lambda: list(TEXTURE_BAND))
 
     # --- bookkeeping
     log_every: int = 25

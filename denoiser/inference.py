@@ -24,15 +24,13 @@ import torch
 from torch import nn
 
 from denoiser import checkpoint as ckpt
-from denoiser.config import check_texture_blend
+from denoiser.config import TEXTURE_BAND, check_texture_blend
 from denoiser.data import hu_to_unit, unit_to_hu
 from denoiser.networks import build_generator
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "default.pt"
 DEFAULT_HU_WINDOW = (-1024.0, 3072.0)
-# The texture blend band of a config that names none (TrainConfig.texture_blend_band).
-DEFAULT_BAND = (0.106, 0.21)
 # Above this many pixels per slice, slices are processed as overlapping tiles.
 MAX_TILE_PIXELS = 1024 * 1024
 TILE = 512
@@ -96,7 +94,7 @@ class Denoiser:
         # Texture: a share of the removed noise in a band put back (TrainConfig.texture_blend_*);
         # a model whose config lacks the setting has none.
         self.texture_share = float(self.config.get("texture_blend_share", 0.0) or 0.0)
-        self.texture_band = tuple(self.config.get("texture_blend_band") or DEFAULT_BAND)
+        self.texture_band = tuple(self.config.get("texture_blend_band") or TEXTURE_BAND)
         if self.texture_share:
             check_texture_blend(self.texture_share, list(self.texture_band))
         self._band_masks: dict[tuple[int, int], torch.Tensor] = {}
@@ -136,7 +134,7 @@ class Denoiser:
         try:  # the file's settings, checked here so a bad one is the file's error
             share = float(config.get("texture_blend_share", 0.0) or 0.0)
             if share:
-                check_texture_blend(share, list(config.get("texture_blend_band") or DEFAULT_BAND))
+                check_texture_blend(share, list(config.get("texture_blend_band") or TEXTURE_BAND))
         except (TypeError, ValueError) as exc:
             raise ckpt.CheckpointError(path, f"bad texture blend setting ({exc})") from exc
         return cls(
