@@ -23,8 +23,9 @@ from rest_framework.response import Response
 
 from reader_study import job_json, registry
 from reader_study.case_access import CanUseCases
+from reader_study.inputs import BadInput, id_list_param, row_id, row_ids
 from reader_study.job_forms import ready_cases
-from reader_study.job_scoping import can_manage_model, visible_denoise_jobs, visible_training_jobs
+from reader_study.job_scoping import visible_denoise_jobs, visible_training_jobs
 from reader_study.jobs import lifecycle
 from reader_study.jobs.launch import launch_training, request_denoise
 from reader_study.jobs.training import TrainingOptions
@@ -35,15 +36,6 @@ MAX_LIST = 500
 
 def _error(message: str, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
     return Response({"detail": message}, status=code)
-
-
-def _ids(value, what: str) -> list[int]:
-    if not isinstance(value, list) or not value:
-        raise ValueError(f"'{what}' must be a non-empty list of ids.")
-    try:
-        return [int(v) for v in value]
-    except (TypeError, ValueError):
-        raise ValueError(f"'{what}' must contain integer ids.") from None
 
 
 def _owned_cases(request: Request, ids: list[int], what: str):
@@ -67,25 +59,28 @@ def jobs(request: Request) -> Response:
     queryset = visible_denoise_jobs(request.user).select_related("output_series")
     if request.query_params.get("state"):
         queryset = queryset.filter(state=request.query_params["state"])
-    if request.query_params.get("case", "").isdigit():
-        queryset = queryset.filter(case_id=int(request.query_params["case"]))
+    if request.query_params.get("case"):
+        try:
+            queryset = queryset.filter(case_id=row_id(request.query_params["case"], "case"))
+        except BadInput as exc:
+            return _error(str(exc))
     return Response({"results": [job_json.denoise_job(j) for j in queryset[:MAX_LIST]]})
 
 
 def _create_jobs(request: Request) -> Response:
     try:
-        cases = _owned_cases(request, _ids(request.data.get("cases"), "cases"), "cases")
+        case_ids = row_ids(request.data.get("cases"), "cases")
+        model_id = request.data.get("model")
+        model_id = None if model_id in (None, "") else row_id(model_id, "model")
+        cases = _owned_cases(request, case_ids, "cases")
     except ValueError as exc:
         return _error(str(exc))
-    model_id = request.data.get("model")
-    if model_id in (None, ""):
+    if model_id is None:
         model = registry.default_model()
         if model is None:
             return _error("No default model is registered; upload one or name a model.")
     else:
-        model = (
-            DenoiserModel.objects.filter(pk=model_id).first() if str(model_id).isdigit() else None
-        )
+        model = DenoiserModel.objects.filter(pk=model_id).first()
         if model is None:
             return _error(f"No model with id {model_id}.")
     results = []
@@ -108,8 +103,10 @@ def job_detail(request: Request, pk: int) -> Response:
 @permission_classes([CanUseCases])
 def jobs_progress(request: Request) -> Response:
     """State and progress of the given jobs (or of all active ones), for polling pages."""
-    raw = request.query_params.get("ids", "")
-    ids = [int(x) for x in raw.split(",") if x.strip().isdigit()][:MAX_LIST]
+    try:
+        ids = id_list_param(request.query_params.get("ids", ""), "ids", limit=MAX_LIST)
+    except BadInput as exc:
+        return _error(str(exc))
     denoise = visible_denoise_jobs(request.user).select_related("output_series")
     training = visible_training_jobs(request.user)
     kind = request.query_params.get("kind", "denoise")
@@ -158,7 +155,7 @@ def job_cancel(request: Request, pk: int) -> Response:
 def models(request: Request) -> Response:
     if request.method == "GET":
         items = DenoiserModel.objects.select_related("created_by").order_by("name", "-created_at")
-        return Response({"results": [job_json.model(m) for m in items]})
+        return Response({"results": [job_json.model(m, request.user) for m in items]})
     upload = request.FILES.get("checkpoint")
     if upload is None:
         return _error("Send the checkpoint file as multipart field 'checkpoint'.")
@@ -171,20 +168,23 @@ def models(request: Request) -> Response:
             created_by=request.user,
             make_default=str(request.data.get("make_default", "")).lower() in ("1", "true", "on"),
         )
+    except registry.DefaultRefused as exc:
+        return _error(str(exc), status.HTTP_403_FORBIDDEN)
     except registry.RegistryError as exc:
         return _error(str(exc))
     model.refresh_from_db()
-    return Response(job_json.model(model), status=status.HTTP_201_CREATED)
+    return Response(job_json.model(model, request.user), status=status.HTTP_201_CREATED)
 
 
 @api_view(["POST"])
 @permission_classes([CanUseCases])
 def model_set_default(request: Request, pk: int) -> Response:
     model = get_object_or_404(DenoiserModel, pk=pk)
-    if not can_manage_model(request.user, model):
-        return _error("Only the model's uploader or staff can make it the default.", 403)
-    registry.set_default(model)
-    return Response(job_json.model(model))
+    try:
+        registry.set_default(model, by=request.user)
+    except registry.DefaultRefused as exc:
+        return _error(str(exc), status.HTTP_403_FORBIDDEN)
+    return Response(job_json.model(model, request.user))
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -203,10 +203,12 @@ def training_jobs(request: Request) -> Response:
             raise ValueError("'name' must be a slug (letters, digits, dashes).")
         options = TrainingOptions.from_dict(data.get("options") or {}).to_dict()
         low = _owned_cases(
-            request, _ids(data.get("low_dose_cases"), "low_dose_cases"), "low_dose_cases"
+            request, row_ids(data.get("low_dose_cases"), "low_dose_cases"), "low_dose_cases"
         )
         normal = _owned_cases(
-            request, _ids(data.get("normal_dose_cases"), "normal_dose_cases"), "normal_dose_cases"
+            request,
+            row_ids(data.get("normal_dose_cases"), "normal_dose_cases"),
+            "normal_dose_cases",
         )
         if set(low) & set(normal):
             raise ValueError("A case cannot be both low-dose and normal-dose.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from reader_study import registry
 from reader_study.case_access import visible_cases
 from reader_study.jobs.training import TrainingOptions
 from reader_study.models import Case, DenoiserModel
@@ -43,6 +44,11 @@ class ModelUploadForm(forms.Form):
         max_length=32, required=False, help_text="Empty: the version in the model card."
     )
     make_default = forms.BooleanField(required=False, label="Use it for new cases (default model)")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not registry.may_set_default(user):
+            del self.fields["make_default"]  # staff choose the site-wide default
 
 
 class TrainingLaunchForm(forms.Form):

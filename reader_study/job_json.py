@@ -56,7 +56,8 @@ def training_job(job: TrainingJob, history: bool = True) -> dict:
     return data
 
 
-def model(m: DenoiserModel) -> dict:
+def model(m: DenoiserModel, viewer) -> dict:
+    """A registry entry as `viewer` may see it: who uploaded it only to staff and the uploader."""
     return {
         "id": m.pk,
         "name": m.name,
@@ -66,6 +67,15 @@ def model(m: DenoiserModel) -> dict:
         "model_card": m.model_card,
         "metrics": m.metrics,
         "config": m.config,
-        "created_by": m.created_by.get_username() if m.created_by else None,
+        "created_by": _uploader(m, viewer),
+        "uploaded_by_you": m.created_by_id is not None and m.created_by_id == viewer.pk,
         "created_at": m.created_at,
     }
+
+
+def _uploader(m: DenoiserModel, viewer) -> str | None:
+    if m.created_by is None:
+        return None  # shipped with the product
+    if viewer.is_staff or viewer.is_superuser or m.created_by_id == viewer.pk:
+        return m.created_by.get_username()
+    return "another researcher"

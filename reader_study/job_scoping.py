@@ -22,8 +22,3 @@ def visible_training_jobs(user) -> QuerySet[TrainingJob]:
     if user.is_staff or user.is_superuser:
         return jobs
     return jobs.filter(owner=user)
-
-
-def can_manage_model(user, model) -> bool:
-    """Setting the default changes every researcher's new cases: its uploader or staff."""
-    return user.is_staff or user.is_superuser or (model.created_by_id == user.pk)

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from reader_study import registry
 from reader_study.job_forms import DenoiseLaunchForm, ModelUploadForm, TrainingLaunchForm
 from reader_study.job_scoping import (
-    can_manage_model,
     jobs_user_required,
     visible_denoise_jobs,
     visible_training_jobs,
@@ -78,11 +77,14 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def model_list(request: HttpRequest, form: ModelUploadForm | None = None) -> HttpResponse:
     models = DenoiserModel.objects.select_related("created_by").order_by("name", "-created_at")
-    rows = [(m, can_manage_model(request.user, m)) for m in models]
     return render(
         request,
         "reader_study/models/list.html",
-        {"rows": rows, "form": form or ModelUploadForm()},
+        {
+            "models": models,
+            "may_set_default": registry.may_set_default(request.user),
+            "form": form or ModelUploadForm(user=request.user),
+        },
         status=400 if form is not None else 200,
     )
 
@@ -90,7 +92,7 @@ def model_list(request: HttpRequest, form: ModelUploadForm | None = None) -> Htt
 @jobs_user_required
 @require_POST
 def model_upload(request: HttpRequest) -> HttpResponse:
-    form = ModelUploadForm(request.POST, request.FILES)
+    form = ModelUploadForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
         upload = form.cleaned_data["checkpoint"]
         try:
@@ -100,7 +102,7 @@ def model_upload(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 version=form.cleaned_data["version"],
                 created_by=request.user,
-                make_default=form.cleaned_data["make_default"],
+                make_default=form.cleaned_data.get("make_default", False),
             )
         except registry.RegistryError as exc:
             form.add_error("checkpoint", str(exc))
@@ -115,11 +117,12 @@ def model_upload(request: HttpRequest) -> HttpResponse:
 @require_POST
 def model_set_default(request: HttpRequest, pk: int) -> HttpResponse:
     model = get_object_or_404(DenoiserModel, pk=pk)
-    if not can_manage_model(request.user, model):
-        messages.error(request, "Only the model's uploader or staff can make it the default.")
-    else:
-        registry.set_default(model)
-        messages.success(request, f"New cases are now denoised with {model}.")
+    try:
+        registry.set_default(model, by=request.user)
+    except registry.DefaultRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("model-list")
+    messages.success(request, f"New cases are now denoised with {model}.")
     return redirect("model-list")
 
 

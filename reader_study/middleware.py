@@ -12,3 +12,20 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         if request.path_info.startswith(MACHINE_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class PrivateCacheMiddleware:
+    """`Cache-Control: private, no-store` on every answer that does not set its own.
+
+    Pages, JSON and DICOM here are for one logged-in user: no shared cache and no browser
+    history may keep them. Static files never get here (whitenoise answers them earlier).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "private, no-store"
+        return response

@@ -111,7 +111,13 @@ def register_checkpoint(
     model_card: str = "",
     metrics: dict | None = None,
 ) -> DenoiserModel:
-    """Verifies and stores a checkpoint as a new registry entry; raises RegistryError."""
+    """Verifies and stores a checkpoint as a new registry entry; raises RegistryError.
+
+    `make_default` by someone who may not set the site-wide default raises DefaultRefused
+    before anything is stored.
+    """
+    if make_default and not may_set_default(created_by):
+        raise DefaultRefused(DEFAULT_REFUSED)
     size = getattr(upload, "size", None)
     if size is not None and size > MAX_CHECKPOINT_BYTES:
         raise RegistryError(f"{filename} is larger than {MAX_CHECKPOINT_BYTES >> 20} MB.")
@@ -140,14 +146,35 @@ def register_checkpoint(
             raise RegistryError(
                 f"Model {slug} version {version} was registered meanwhile; choose a new version."
             ) from exc
-    if make_default or not DenoiserModel.objects.filter(is_default=True).exists():
+    # With no default at all, the first model that staff or the system registers becomes it;
+    # a researcher's upload never changes what other researchers' cases are denoised with.
+    first = not DenoiserModel.objects.filter(is_default=True).exists()
+    if make_default or (first and may_set_default(created_by)):
         set_default(model)
     log.info("registered model %s %s (sha256 %s)", slug, version, digest[:12])
     return model
 
 
-def set_default(model: DenoiserModel) -> None:
-    """The model new cases are denoised with; exactly one at a time."""
+DEFAULT_REFUSED = (
+    "Only staff can choose the default model: it denoises every researcher's new cases. "
+    "Name your model when you start denoising jobs instead."
+)
+
+
+class DefaultRefused(RegistryError):
+    """The caller may not change the site-wide default model."""
+
+
+def may_set_default(user) -> bool:
+    """The default model denoises everyone's new cases: staff choose it (None: the system)."""
+    return user is None or user.is_staff or user.is_superuser
+
+
+def set_default(model: DenoiserModel, by=None) -> None:
+    """The model new cases are denoised with; exactly one at a time. `by` is the user asking
+    (None: the system); DefaultRefused when they may not."""
+    if not may_set_default(by):
+        raise DefaultRefused(DEFAULT_REFUSED)
     with transaction.atomic():
         DenoiserModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
         DenoiserModel.objects.filter(pk=model.pk).update(is_default=True)

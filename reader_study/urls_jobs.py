@@ -2,40 +2,41 @@
 
 from django.urls import path
 
+import reader_study.inputs  # noqa: F401  (registers the <id:...> converter)
 from reader_study import job_api, job_views
 
 page_urls = [
     path("jobs/", job_views.job_list, name="job-list"),
     path("jobs/new/", job_views.job_launch, name="job-launch"),
-    path("jobs/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
-    path("jobs/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
+    path("jobs/<id:pk>/retry/", job_views.job_retry, name="job-retry"),
+    path("jobs/<id:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("models/", job_views.model_list, name="model-list"),
     path("models/upload/", job_views.model_upload, name="model-upload"),
-    path("models/<int:pk>/default/", job_views.model_set_default, name="model-default"),
+    path("models/<id:pk>/default/", job_views.model_set_default, name="model-default"),
     path("training/", job_views.training_list, name="training-list"),
     path("training/new/", job_views.training_launch, name="training-launch"),
-    path("training/<int:pk>/", job_views.training_detail, name="training-detail"),
-    path("training/<int:pk>/cancel/", job_views.training_cancel, name="training-cancel"),
-    path("training/<int:pk>/retry/", job_views.training_retry, name="training-retry"),
+    path("training/<id:pk>/", job_views.training_detail, name="training-detail"),
+    path("training/<id:pk>/cancel/", job_views.training_cancel, name="training-cancel"),
+    path("training/<id:pk>/retry/", job_views.training_retry, name="training-retry"),
 ]
 
 api_urls = [
     path("api/jobs/", job_api.jobs, name="api-jobs"),
     path("api/jobs/progress/", job_api.jobs_progress, name="api-jobs-progress"),
-    path("api/jobs/<int:pk>/", job_api.job_detail, name="api-job"),
-    path("api/jobs/<int:pk>/retry/", job_api.job_retry, name="api-job-retry"),
-    path("api/jobs/<int:pk>/cancel/", job_api.job_cancel, name="api-job-cancel"),
+    path("api/jobs/<id:pk>/", job_api.job_detail, name="api-job"),
+    path("api/jobs/<id:pk>/retry/", job_api.job_retry, name="api-job-retry"),
+    path("api/jobs/<id:pk>/cancel/", job_api.job_cancel, name="api-job-cancel"),
     path("api/models/", job_api.models, name="api-models"),
-    path("api/models/<int:pk>/default/", job_api.model_set_default, name="api-model-default"),
+    path("api/models/<id:pk>/default/", job_api.model_set_default, name="api-model-default"),
     path("api/training-jobs/", job_api.training_jobs, name="api-training-jobs"),
-    path("api/training-jobs/<int:pk>/", job_api.training_job_detail, name="api-training-job"),
+    path("api/training-jobs/<id:pk>/", job_api.training_job_detail, name="api-training-job"),
     path(
-        "api/training-jobs/<int:pk>/cancel/",
+        "api/training-jobs/<id:pk>/cancel/",
         job_api.training_job_cancel,
         name="api-training-job-cancel",
     ),
     path(
-        "api/training-jobs/<int:pk>/retry/",
+        "api/training-jobs/<id:pk>/retry/",
         job_api.training_job_retry,
         name="api-training-job-retry",
     ),

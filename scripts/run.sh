@@ -35,8 +35,8 @@ trap stop INT TERM EXIT
 .venv/bin/celery -A ldct_web worker -Q default,gpu --concurrency 1 --loglevel INFO \
   --hostname "worker@%h" -B &
 pids+=($!)
-.venv/bin/gunicorn ldct_web.wsgi:application --bind "$HOST:$PORT" --workers 3 \
-  --timeout 300 --access-logfile - &
+# gevent workers (ldct_web/gunicorn_conf.py): slow clients cannot hold the site's workers.
+LDCT_BIND="$HOST:$PORT" .venv/bin/gunicorn -c ldct_web/gunicorn_conf.py ldct_web.wsgi:application &
 pids+=($!)
 
 echo

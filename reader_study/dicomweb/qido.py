@@ -81,6 +81,10 @@ def _filters(request, supported: set[str]) -> tuple[dict[str, list[str]], list[s
     return filters, ignored
 
 
+# Longer than any DICOM value it could match (PN: 5 groups of 64 characters); a UID list may
+# name a page of studies.
+MAX_VALUE_CHARS = 400
+MAX_UID_LIST_CHARS = 65 * 1000
 DATE = r"\d{8}"
 TIME = r"\d{2}(:?\d{2}(:?\d{2}(\.\d{1,6})?)?)?"
 FORMATS = {
@@ -98,6 +102,9 @@ def _check_value(keyword: str, value: str) -> None:
     vr = dictionary_VR(tag_for_keyword(keyword))
     if value == "":
         return  # universal matching
+    limit = MAX_UID_LIST_CHARS if vr == "UI" else MAX_VALUE_CHARS
+    if len(value) > limit:
+        raise BadQuery(f"{keyword}: the value is {len(value)} characters; at most {limit}")
     if vr in FORMATS and not re.fullmatch(FORMATS[vr][0], value):
         raise BadQuery(f"{keyword}={value!r}: expected {FORMATS[vr][1]}")
     if vr == "UI" and ("*" in value or "?" in value):
@@ -140,10 +147,27 @@ def _in_range(value: str, pattern: str, vr: str) -> bool:
     )
 
 
-def _wildcard(pattern: str) -> re.Pattern:
-    """* and ? are DICOM's only wildcards; everything else matches itself."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+def wildcard_match(value: str, pattern: str) -> bool:
+    """DICOM's wildcards (* any run, ? one character; all else itself, case-insensitive).
+
+    Greedy matching that backtracks only to the last star: at most len(value) x
+    len(pattern) steps whatever the pattern, where a regular expression of many stars
+    backtracks exponentially.
+    """
+    value, pattern = value.casefold(), re.sub(r"\*+", "*", pattern.casefold())
+    v = p = 0
+    star = resume = -1
+    while v < len(value):
+        if p < len(pattern) and pattern[p] in ("?", value[v]):
+            v, p = v + 1, p + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume, p = p, v, p + 1
+        elif star >= 0:  # let the last star take one more character
+            resume += 1
+            v, p = resume, star + 1
+        else:
+            return False
+    return pattern[p:].strip("*") == ""
 
 
 def _matches(value: str, pattern: str, vr: str = "") -> bool:
@@ -156,7 +180,7 @@ def _matches(value: str, pattern: str, vr: str = "") -> bool:
     if vr in ("DA", "TM") and "-" in pattern:
         return _in_range(value, pattern, vr)
     if "*" in pattern or "?" in pattern:
-        return _wildcard(pattern).fullmatch(value) is not None
+        return wildcard_match(value, pattern)
     if vr == "PN":
         return value.upper() == pattern.upper()
     return value == pattern

@@ -37,7 +37,8 @@ from reader_study.dicomweb.qido import DICOM_JSON
 from reader_study.ingest.deid import case_key, map_uid
 from reader_study.ingest.limits import current, over_size
 from reader_study.ingest.report import ACCEPTED, DUPLICATE, FileResult, IngestError, SourceFile
-from reader_study.ingest.service import ingest
+from reader_study.ingest.service import MAX_LABEL, ingest
+from reader_study.inputs import BadInput, clean_text
 
 PROCESSING_FAILURE = 0x0110
 DATASET_MISMATCH = 0xA900
@@ -86,6 +87,10 @@ class Store(DicomWebView):
             return _plain(415, 'Content-Type must be multipart/related; type="application/dicom"')
         if 'type="application/dicom+' in content_type.lower():
             return _plain(415, "only application/dicom parts are accepted (no metadata+bulkdata)")
+        try:  # the case label becomes PatientName: checked before any byte is read
+            clean_text(request.query_params.get("label", ""), "label", max_length=MAX_LABEL)
+        except BadInput as exc:
+            return _plain(400, str(exc))
         limits = current()
         length = int(request.headers.get("Content-Length") or 0)
         if length > limits.max_upload_bytes:

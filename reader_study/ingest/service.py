@@ -105,6 +105,8 @@ def _expand_archives(sources, workdir: Path, limits: Limits):
             except zips.ArchiveRefused as exc:
                 name, _, reason = str(exc).partition(": ")
                 results.append(FileResult(name, REJECTED, reason, 0xC000))
+                # The caller learns it here and drops the archive's (identified) bytes.
+                source.verdict = {"status": REJECTED, "reason": reason, "code": 0xC000}
                 continue
             budget -= sum(m.size for m in members)
             files.extend(members)

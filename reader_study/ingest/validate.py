@@ -15,17 +15,16 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import DecodeRunner
-from pydicom.uid import UID, CTImageStorage
+from pydicom.uid import UID
 
+from denoiser.dicom.standard import (
+    CT_SOP_CLASSES,
+    NestingTooDeep,
+    check_nesting,
+)
 from reader_study.ingest.elements import check_decodable
 from reader_study.ingest.limits import Limits
 from reader_study.ingest.report import SourceFile
-
-ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
-LEGACY_ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.2"
-CT_SOP_CLASSES = {CTImageStorage, ENHANCED_CT, LEGACY_ENHANCED_CT}
-MULTIFRAME_SOP_CLASSES = {ENHANCED_CT, LEGACY_ENHANCED_CT}
-
 
 # STOW-RS failure reasons (PS3.18 table 10.5.3-3) for what the checks refuse.
 CANNOT_UNDERSTAND = 0xC000
@@ -85,9 +84,16 @@ def _read(source: SourceFile) -> Dataset:
             warnings.simplefilter("ignore")
             raw = io.BytesIO(source.data) if source.data is not None else source.path
             ds = pydicom.dcmread(raw, force=False)
+            # Before anything walks or writes it: nesting deep enough to exhaust a writer's
+            # recursion makes pydicom format ever longer tracebacks until memory runs out.
+            check_nesting(ds)
             # Values are decoded lazily: find a damaged one now, without decoding them
             # (undecoded, they are written back as they were read).
             check_decodable(ds)
+    except NestingTooDeep as exc:
+        raise Rejected(str(exc)) from None
+    except RecursionError:
+        raise Rejected("sequences nested too deep to read") from None
     except InvalidDicomError:
         raise Rejected(
             "not a DICOM file (no 'DICM' marker at byte 128; only DICOM Part 10 files are read)"

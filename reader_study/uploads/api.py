@@ -27,6 +27,7 @@ from reader_study.case_access import CanUseCases
 from reader_study.ingest.limits import current, over_size
 from reader_study.ingest.report import IngestError, SourceFile
 from reader_study.ingest.service import MAX_LABEL, ingest
+from reader_study.inputs import CONTROL_CHARACTERS, BadInput, clean_text
 from reader_study.models import UploadFile, UploadSession
 from reader_study.uploads import arrived, chunks
 
@@ -82,7 +83,11 @@ def sessions(request: Request) -> Response:
             owner=request.user, status=UploadSession.Status.OPEN
         ).prefetch_related("files")
         return Response([_session_json(s, with_files=False) for s in open_sessions])
-    label = " ".join(str(request.data.get("label", "") or "").split())
+    try:
+        label = clean_text(str(request.data.get("label", "") or ""), "label")
+    except BadInput as exc:
+        return _problem(400, str(exc))
+    label = " ".join(label.split())
     if not label:
         return _problem(400, "label: a case label is required (your own name for the case)")
     if len(label) > MAX_LABEL:
@@ -145,8 +150,13 @@ def announce_files(request: Request, public_id: uuid.UUID) -> Response:
 
 def _name(item) -> str:
     name = str(item.get("name", "")) if isinstance(item, dict) else ""
-    if not name or len(name) > MAX_NAME or "\x00" in name:
+    if not name or len(name) > MAX_NAME:
         raise ValueError(f"files: each needs a name of 1 to {MAX_NAME} characters")
+    if CONTROL_CHARACTERS.search(name):
+        raise ValueError(
+            f"files: {name.encode('unicode_escape').decode()[:80]}: the name contains control "
+            "characters (line breaks, escape codes); rename the file"
+        )
     return name
 
 
@@ -252,6 +262,7 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
                 strict=strict,
             )
         except IngestError as exc:
+            _forget_refused_archives(files, sources)
             session.report = exc.report.as_dict()
             session.save(update_fields=["report", "updated_at"])
             return Response(session.report | {"detail": exc.report.message}, status=exc.status)
@@ -264,6 +275,17 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
     chunks.discard_session(session)
     created = report.case.get("created")
     return Response(session.report, status=201 if created else 200)
+
+
+def _forget_refused_archives(files: list[UploadFile], sources: list[SourceFile]) -> None:
+    """A zip that ingest refused is never read again: its raw, possibly identified bytes go
+    now, and the refusal stays on the file (as for a refused DICOM file) for the report."""
+    for upload_file, source in zip(files, sources, strict=True):
+        refused = (source.verdict or {}).get("status") == "rejected"
+        if upload_file.verdict is None and refused:
+            upload_file.verdict = source.verdict
+            upload_file.save(update_fields=["verdict"])
+            chunks.discard_chunks(upload_file)
 
 
 def _source(upload_file: UploadFile, workdir: Path) -> SourceFile:

@@ -24,7 +24,8 @@ from django.core.files.storage import default_storage
 from reader_study.ingest.report import SourceFile
 from reader_study.models import UploadFile, UploadSession
 
-DIGEST = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
+# RFC 9530: a Structured Fields dictionary, `algorithm=:base64:` members separated by commas.
+DIGEST_MEMBER = re.compile(r"\s*([a-z0-9*_.-]+)\s*=\s*(.*?)\s*")
 
 
 class ChunkProblem(Exception):
@@ -84,11 +85,38 @@ def check_digest(header: str | None, data: bytes, where: str) -> None:
     """Checks an RFC 9530 `Content-Digest: sha-256=:...:` header when the client sent one."""
     if not header:
         return
-    match = DIGEST.search(header)
-    if not match:
-        return  # other algorithms are allowed by the RFC; we only verify sha-256
-    if base64.b64decode(match.group(1)) != hashlib.sha256(data).digest():
+    expected = _sha256_of_header(header, where)
+    if expected != hashlib.sha256(data).digest():
         raise ChunkProblem(400, f"{where}: the bytes do not match their Content-Digest; resend")
+
+
+def _sha256_of_header(header: str, where: str) -> bytes:
+    """The sha-256 digest a Content-Digest header states; ChunkProblem(400) when the header is
+    malformed or states none (a digest this server cannot check is not taken as checked)."""
+    members = {}
+    for part in header.split(","):
+        match = DIGEST_MEMBER.fullmatch(part)
+        if not match:
+            raise ChunkProblem(400, f"{where}: malformed Content-Digest header member {part!r}")
+        members[match.group(1).lower()] = match.group(2)
+    if "sha-256" not in members:
+        raise ChunkProblem(
+            400, f"{where}: Content-Digest has no sha-256 value (the only algorithm checked here)"
+        )
+    value = members["sha-256"]
+    try:
+        if not (value.startswith(":") and value.endswith(":") and len(value) > 2):
+            raise ValueError("not a :byte sequence:")
+        digest = base64.b64decode(value[1:-1], validate=True)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise ChunkProblem(
+            400,
+            f"{where}: Content-Digest sha-256 value {value[:60]!r} is not 32 bytes of base64 "
+            "between colons (sha-256=:...:)",
+        )
+    return digest
 
 
 def read(upload_file: UploadFile, index: int, stream, digest_header: str | None) -> bytes:

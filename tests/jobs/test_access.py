@@ -38,7 +38,8 @@ JOB_URL_ACCESS = {
     "api-job-retry": ("POST", "job", (401, 403, 409, 404)),
     "api-job-cancel": ("POST", "job", (401, 403, 200, 404)),
     "api-models": ("GET", "", (401, 403, 200, 200)),
-    "api-model-default": ("POST", "model", (401, 403, 200, 403)),
+    # Staff choose the site-wide default: not even the uploader may.
+    "api-model-default": ("POST", "model", (401, 403, 403, 403)),
     "api-training-jobs": ("GET", "", (401, 403, 200, 200)),
     "api-training-job": ("GET", "training", (401, 403, 200, 404)),
     "api-training-job-cancel": ("POST", "training", (401, 403, 200, 404)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.contrib.auth.models import User
 from django.urls import reverse
 
 from reader_study.models import DenoiseJob, DenoiserModel, JobState, TrainingJob
@@ -20,10 +21,11 @@ def _upload(name="uploaded", version="", data=None):
 
 def test_page_upload_verifies_the_checkpoint(fake_broker, client_for, researcher):
     client = client_for(researcher)
+    # A researcher's form has no make-default choice; one posted anyway is not honoured.
     ok = client.post(reverse("model-upload"), {"checkpoint": _upload(), "make_default": "on"})
     assert ok.status_code == 302
     model = DenoiserModel.objects.get()
-    assert (model.name, model.version, model.is_default) == ("uploaded", "7", True)
+    assert (model.name, model.version, model.is_default) == ("uploaded", "7", False)
     assert len(model.sha256) == 64 and model.created_by == researcher
 
     bad = client.post(
@@ -49,10 +51,13 @@ def test_api_upload_and_default(fake_broker, token_client, researcher):
     )
     assert refused.status_code == 400 and "not a usable" in refused.json()["detail"]
     other = register_tiny("someone-elses", default=False)
-    denied = api.post(reverse("api-model-default", args=[other.pk]))
-    assert denied.status_code == 403
     mine = DenoiserModel.objects.get(name="uploaded")
-    assert api.post(reverse("api-model-default", args=[mine.pk])).json()["is_default"] is True
+    for model in (other, mine):  # the site-wide default is staff's to choose
+        denied = api.post(reverse("api-model-default", args=[model.pk]))
+        assert denied.status_code == 403 and "Only staff" in denied.json()["detail"]
+    staff = User.objects.create_user("stella", is_staff=True)
+    made = token_client(staff).post(reverse("api-model-default", args=[mine.pk]))
+    assert made.json()["is_default"] is True
     assert DenoiserModel.objects.filter(is_default=True).get() == mine
 
 

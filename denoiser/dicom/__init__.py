@@ -1,0 +1,1 @@
+"""DICOM for the denoiser: what a CT image is (`standard`), reading, writing, deriving."""
