@@ -69,7 +69,8 @@ ASGI_APPLICATION = "ldct_web.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Each domain package of reader_study keeps its templates beside its views.
+        "DIRS": sorted((BASE_DIR / "reader_study").glob("*/templates")),
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -22,7 +22,7 @@ def _common(job) -> dict:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
-        "can_retry": job.state in ("failed", "cancelled"),
+        "can_retry": job.can_retry,
         "can_cancel": job.is_active,
     }
 

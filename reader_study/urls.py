@@ -21,7 +21,6 @@ account_urls = [
 page_urls = [
     path("", views.home, name="home"),
     path("dashboard/", views.dashboard, name="dashboard"),
-    path("worklist/", views.worklist, name="worklist"),
 ]
 
 api_urls = [
@@ -32,5 +31,10 @@ urlpatterns = (
     account_urls
     + page_urls
     + api_urls
-    + [path("", include("reader_study.urls_cases")), path("", include("reader_study.urls_jobs"))]
+    + [
+        path("", include("reader_study.urls_cases")),
+        path("", include("reader_study.urls_jobs")),
+        path("", include("reader_study.reading.urls")),
+        path("", include("reader_study.studies.urls")),
+    ]
 )

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from reader_study.roles import is_reader, is_researcher, reader_required, researcher_required
+from reader_study.roles import is_reader, is_researcher, researcher_required
 
 
 @require_GET
@@ -24,12 +24,6 @@ def home(request: HttpRequest) -> HttpResponse:
 @researcher_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "reader_study/dashboard.html")
-
-
-@require_GET
-@reader_required
-def worklist(request: HttpRequest) -> HttpResponse:
-    return render(request, "reader_study/worklist.html")
 
 
 @login_not_required

@@ -177,9 +177,7 @@ def register_series(attempt: Attempt, source: Series, datasets, stored: list[dic
     first = datasets[0]
     job = attempt.job
     with attempt.fenced():
-        series = Series.objects.filter(
-            case=job.case, kind=Series.Kind.DENOISED, denoiser_model=job.denoiser_model
-        ).first()
+        series = _existing_series(job)
         if series is None:
             series = Series.objects.create(
                 case=job.case,
@@ -245,9 +243,7 @@ def run(attempt: Attempt) -> dict:
 
 
 def _existing_series(job: DenoiseJob) -> Series | None:
-    return Series.objects.filter(
-        case=job.case, kind=Series.Kind.DENOISED, denoiser_model=job.denoiser_model
-    ).first()
+    return Series.objects.denoised(job.case, job.denoiser_model)
 
 
 def _registered_attempt(series: Series) -> int | None:

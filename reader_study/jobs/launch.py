@@ -26,9 +26,7 @@ def request_denoise(case: Case, model: DenoiserModel, user=None) -> tuple[Denois
             defaults={"created_by": user, "heartbeat_at": timezone.now()},
         )
         if created:
-            existing = Series.objects.filter(
-                case=case, kind=Series.Kind.DENOISED, denoiser_model=model
-            ).first()
+            existing = Series.objects.denoised(case, model)
             if existing is not None:
                 job.state, job.output_series, job.finished_at = (
                     JobState.SUCCEEDED,
@@ -39,7 +37,7 @@ def request_denoise(case: Case, model: DenoiserModel, user=None) -> tuple[Denois
                 return job, "already denoised"
             lifecycle.enqueue_on_commit(job)
             return job, "queued"
-        if job.state in (JobState.FAILED, JobState.CANCELLED):
+        if job.can_retry:
             lifecycle.retry(job)
             job.refresh_from_db()
             return job, "queued again"
@@ -70,3 +68,17 @@ def denoise_ready_cases(owner, model: DenoiserModel) -> list[tuple[DenoiseJob, s
         denoise_jobs__denoiser_model=model
     )
     return [request_denoise(case, model, owner) for case in cases]
+
+
+def run_here(job: DenoiseJob) -> DenoiseJob:
+    """Runs a queued denoising job in this process, through the same claim and fencing as a
+    worker (the demo seed uses it so the demo study can open at once; small cases only).
+    A worker that receives the job's message afterwards finds it taken and drops it."""
+    from reader_study.jobs import denoise  # torch is imported only when a job runs here
+
+    attempt = lifecycle.claim(DenoiseJob, job.pk, hostname="seed@local")
+    if attempt is not None:
+        with attempt.beating():
+            denoise.run(attempt)
+    job.refresh_from_db()
+    return job

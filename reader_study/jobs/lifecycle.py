@@ -291,7 +291,7 @@ def retry(job) -> None:
     """A failed or cancelled job starts over with a fresh attempt budget."""
     with transaction.atomic():
         job = locked(type(job), job.pk)
-        if job.state not in (JobState.FAILED, JobState.CANCELLED):
+        if not job.can_retry:
             raise JobActionError(
                 f"Only failed or cancelled jobs can be retried; this one is "
                 f"{job.get_state_display().lower()}."

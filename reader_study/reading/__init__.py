@@ -1,0 +1,1 @@
+"""The reader's side: worklist, the blinded reading page, image serving and scoring."""

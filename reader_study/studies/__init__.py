@@ -1,0 +1,1 @@
+"""Reader studies: set-up, presentations, export and analysis."""

@@ -1,0 +1,86 @@
+"""The analysis page of a study, its figures, its downloadable report, and the same as JSON.
+
+Only the owner (and staff) reach them; anyone else gets 404 (`access.study_of_owner`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from reader_study import access
+from reader_study.studies import export
+
+BOOTSTRAP = 2000
+
+
+def scores_frame(study) -> pd.DataFrame:
+    """The export's rows as a DataFrame (the analysis reads exactly what researchers get)."""
+    return pd.DataFrame(list(export.rows(study)), columns=export.COLUMNS)
+
+
+def _results(study) -> dict:
+    from reader_study.studies.analysis import statistics  # scipy/statsmodels: on use only
+
+    frame = scores_frame(study)
+    return statistics.analyse(frame, seed=study.seed, bootstrap=BOOTSTRAP)
+
+
+@require_GET
+def analysis(request: HttpRequest, pk: int) -> HttpResponse:
+    study = access.study_of_owner(request.user, pk)
+    return render(request, "studies/analysis.html", _context(study))
+
+
+def _context(study) -> dict:
+    results = _results(study)
+    return {
+        "study": study,
+        "results": results,
+        "criteria": list(study.criteria.all()),
+        "conditions": study.conditions(),
+    }
+
+
+@require_GET
+def report(request: HttpRequest, pk: int) -> HttpResponse:
+    """A self-contained HTML report (figures inlined) to download and archive."""
+    from reader_study.studies.analysis import plots  # matplotlib: on use only
+
+    study = access.study_of_owner(request.user, pk)
+    context = _context(study)
+    frame = scores_frame(study)
+    context["figures"] = {
+        c.key: {kind: plots.data_uri(plots.figure(frame, c.key, kind)) for kind in plots.KINDS}
+        for c in context["criteria"]
+    }
+    html = render_to_string("studies/report.html", context)
+    export.record(study, request.user, "report.html")
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-report.html"'
+    return response
+
+
+@require_GET
+def figure(request: HttpRequest, pk: int, criterion: str, kind: str) -> HttpResponse:
+    from reader_study.studies.analysis import plots
+
+    study = access.study_of_owner(request.user, pk)
+    if kind not in plots.KINDS or not study.criteria.filter(key=criterion).exists():
+        raise Http404("No such figure.")
+    png = plots.figure(scores_frame(study), criterion, kind)
+    return HttpResponse(png, content_type="image/png")
+
+
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def analysis_api(request: Request, pk: int) -> Response:
+    study = access.study_of_owner(request.user, pk)
+    return Response(_results(study))

@@ -1,0 +1,196 @@
+"""The study's scores as one tidy table: one row per score, unblinded, streamed.
+
+Rows come from the database in chunks and are written as they come, so memory stays flat
+however many scores there are. Training cases are practice and are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from reader_study.models import ExportRecord, ReaderStudy, Score
+
+COLUMNS = [
+    "study",
+    "reader",
+    "reader_pseudonym",
+    "session",
+    "case",
+    "position",
+    "side",
+    "condition",
+    "model",
+    "model_version",
+    "criterion",
+    "value",
+    "value_label",
+    "preference",
+    "comment",
+    "started_at",
+    "answered_at",
+    "seconds",
+]
+CHUNK = 2000
+
+
+def record(study: ReaderStudy, user, kind: str) -> None:
+    """Notes in the audit log who took which export, and when."""
+    ExportRecord.objects.create(study=study, user=user, kind=kind)
+
+
+def _conditions(study: ReaderStudy) -> dict[bool, tuple[str, str, str]]:
+    """{is the test condition: (condition, model name, model version)}."""
+    reference, test = study.conditions()
+    test_model = study.comparison_model or study.denoiser_model
+    if study.comparison_model is None:
+        reference_model = ("", "")
+    else:
+        reference_model = (study.denoiser_model.name, study.denoiser_model.version)
+    return {
+        True: (test, test_model.name, test_model.version),
+        False: (reference, *reference_model),
+    }
+
+
+def rows(study: ReaderStudy) -> Iterator[list]:
+    """Every score of the study as a list of COLUMNS values, in reading order."""
+    conditions = _conditions(study)
+    labels = {
+        c.pk: {int(lv["value"]): lv["anchor"] for lv in c.levels} for c in study.criteria.all()
+    }
+    scores = (
+        Score.objects.filter(presentation__study=study, presentation__study_case__is_training=False)
+        .order_by(
+            "presentation__reader__index",
+            "presentation__session",
+            "presentation__position",
+            "criterion__position",
+            "side",
+        )
+        .values_list(
+            "side",
+            "value",
+            "criterion_id",
+            "criterion__key",
+            "updated_at",
+            "presentation__reader__user__username",
+            "presentation__reader__pseudonym",
+            "presentation__session",
+            "presentation__study_case__case__label",
+            "presentation__position",
+            "presentation__test_on_a",
+            "presentation__preference",
+            "presentation__comment",
+            "presentation__started_at",
+            "presentation__answered_at",
+            "presentation__seconds",
+        )
+    )
+    for row in scores.iterator(CHUNK):
+        (side, value, criterion_id, key, updated, reader, pseudonym, session, case, position,
+         test_on_a, preference, comment, started, answered, seconds) = row  # fmt: skip
+        is_test = (side == "A") == test_on_a
+        condition, model, version = conditions[is_test]
+        yield [
+            study.title,
+            reader,
+            pseudonym,
+            session,
+            case,
+            position,
+            side,
+            condition,
+            model,
+            version,
+            key,
+            value,
+            labels[criterion_id].get(value, ""),
+            _preference(preference, test_on_a, conditions),
+            comment,
+            _iso(started),
+            _iso(answered or updated),
+            round(seconds, 1),
+        ]
+
+
+def _preference(preference: str, test_on_a: bool, conditions) -> str:
+    """The preferred condition, unblinded ("none" stays; an unanswered one is empty)."""
+    if preference in ("A", "B"):
+        return conditions[(preference == "A") == test_on_a][0]
+    return preference
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def csv_chunks(study: ReaderStudy) -> Iterator[bytes]:
+    """The CSV, UTF-8 with a header row, a few hundred rows a chunk."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for n, row in enumerate(rows(study), start=1):
+        writer.writerow(row)
+        if n % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def json_chunks(study: ReaderStudy) -> Iterator[bytes]:
+    """The same rows as a JSON array of objects, streamed."""
+    yield b"["
+    for n, row in enumerate(rows(study)):
+        yield (b"," if n else b"") + json.dumps(dict(zip(COLUMNS, row, strict=True))).encode()
+    yield b"]"
+
+
+def description(study: ReaderStudy) -> dict:
+    """What a reviewer needs to read the table: criteria, cases, readers, seed, models."""
+    reference, test = study.conditions()
+    models = [m for m in (study.denoiser_model, study.comparison_model) if m is not None]
+    return {
+        "study": study.title,
+        "state": study.state,
+        "instructions": study.instructions,
+        "conditions": {"reference": reference, "test": test},
+        "scale": study.scale,
+        "seed": study.seed,
+        "repeat_fraction": study.repeat_fraction,
+        "washout_days": study.washout_days,
+        "options": {
+            "ask_preference": study.ask_preference,
+            "ask_comment": study.ask_comment,
+            "allow_revise": study.allow_revise,
+            "default_preset": study.default_preset,
+            "allow_window_change": study.allow_window_change,
+        },
+        "criteria": [
+            {"key": c.key, "label": c.label, "required": c.required, "levels": c.levels}
+            for c in study.criteria.all()
+        ],
+        "cases": [
+            {
+                "case": e.case.label,
+                "training": e.is_training,
+                "slice_start": e.slice_start,
+                "slice_stop": e.slice_stop,
+            }
+            for e in study.study_cases.select_related("case")
+        ],
+        "readers": [
+            {"reader": r.user.username, "reader_pseudonym": r.pseudonym}
+            for r in study.readers.select_related("user")
+        ],
+        "models": [
+            {"name": m.name, "version": m.version, "sha256": m.sha256, "model_card": m.model_card}
+            for m in models
+        ],
+        "columns": COLUMNS,
+        "opened_at": _iso(study.opened_at),
+        "closed_at": _iso(study.closed_at),
+    }
