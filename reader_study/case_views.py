@@ -11,7 +11,9 @@ from django.views.decorators.http import require_GET
 
 from reader_study.case_access import can_use_cases, visible_cases
 from reader_study.case_preview import middle_instance, windowed_png
+from reader_study.cases.viewer import viewer_config
 from reader_study.ingest.limits import current, human_bytes
+from reader_study.models import Series
 
 
 def _researcher_or_staff(request: HttpRequest) -> None:
@@ -32,11 +34,27 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_object_or_404(visible_cases(request.user), pk=pk)
     series = list(case.series.select_related("denoiser_model"))
     jobs = list(case.denoise_jobs.select_related("denoiser_model"))
+    denoised = [s for s in series if s.kind == Series.Kind.DENOISED]
+    chosen = _chosen(request, denoised)
     return render(
         request,
         "reader_study/cases/detail.html",
-        {"case": case, "series_list": series, "jobs": jobs},
+        {
+            "case": case,
+            "series_list": series,
+            "jobs": jobs,
+            "denoised": denoised,
+            "chosen": chosen,
+            "viewer": viewer_config(case, chosen),
+        },
     )
+
+
+def _chosen(request: HttpRequest, denoised: list[Series]) -> Series | None:
+    """The denoised series the viewer shows: ?series=ID, else the newest."""
+    wanted = request.GET.get("series", "")
+    found = next((s for s in denoised if str(s.pk) == wanted), None)
+    return found or (max(denoised, key=lambda s: s.created_at) if denoised else None)
 
 
 @require_GET

@@ -28,12 +28,13 @@ def _groups(user: User | AnonymousUser) -> set[str]:
     return cached
 
 
-def is_researcher(user: User | AnonymousUser) -> bool:
-    return user.is_authenticated and (user.is_superuser or RESEARCHER in _groups(user))
+def is_researcher(user: User | AnonymousUser | None) -> bool:
+    # DRF leaves `request.user` None for anonymous callers (UNAUTHENTICATED_USER).
+    return user is not None and user.is_authenticated and (user.is_superuser or RESEARCHER in _groups(user))
 
 
-def is_reader(user: User | AnonymousUser) -> bool:
-    return user.is_authenticated and READER in _groups(user)
+def is_reader(user: User | AnonymousUser | None) -> bool:
+    return user is not None and user.is_authenticated and READER in _groups(user)
 
 
 def roles_of(user: User | AnonymousUser) -> list[str]:

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 import reader_study.inputs  # noqa: F401  (registers the <id:...> converter)
 from reader_study import case_api, case_views
+from reader_study.cases import viewer as case_viewer
 from reader_study.uploads import api as upload_api
 
 page_urls = [
@@ -11,6 +12,16 @@ page_urls = [
     path("cases/upload/", case_views.upload_page, name="case-upload"),
     path("cases/<id:pk>/", case_views.case_detail, name="case-detail"),
     path("cases/<id:pk>/preview.png", case_views.case_preview, name="case-preview"),
+    path(
+        "cases/<id:pk>/series/<id:series_pk>/slices/<int:index>",
+        case_viewer.slice_file,
+        name="case-slice",
+    ),
+    path(
+        "cases/<id:pk>/series/<id:series_pk>/difference/<int:index>",
+        case_viewer.difference_file,
+        name="case-difference",
+    ),
 ]
 
 api_urls = [

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from denoiser.ctsim import simulate_dose
-from denoiser.dicom_io import write_series
+from denoiser.dicom.write import write_series
 from denoiser.phantoms import abdominal_phantom
 from reader_study.ingest.report import IngestError, SourceFile
 from reader_study.ingest.service import ingest

@@ -124,7 +124,7 @@ def _remove_tree(path: str) -> None:
 
 def read_source(series: Series):
     """HU volume and headers of a stored series (read through storage, so S3 works too)."""
-    from denoiser.dicom_io import read_series
+    from denoiser.dicom.read import read_series
 
     handles = [instance.file.open("rb") for instance in series.instances.all()]
     try:
@@ -142,7 +142,7 @@ def _encode(dataset) -> bytes:
 
 def store_datasets(datasets, folder: str) -> list[dict]:
     """Writes each derived dataset to storage; returns what the Instance rows need."""
-    from denoiser.dicom_io import slice_normal
+    from denoiser.dicom.standard import slice_normal
 
     normal = slice_normal(datasets[0])
     stored = []
@@ -199,7 +199,7 @@ def register_series(attempt: Attempt, source: Series, datasets, stored: list[dic
 
 def run(attempt: Attempt) -> dict:
     """Denoises the job's case; the caller handles errors and clean-up."""
-    from denoiser.dicom_io import derived_datasets
+    from denoiser.dicom.derive import derived_datasets
 
     job = DenoiseJob.objects.select_related("case", "denoiser_model").get(pk=attempt.job.pk)
     attempt.job = job

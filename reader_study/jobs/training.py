@@ -163,7 +163,7 @@ def _case_slices(cases: list[Case], role: str) -> tuple[list[np.ndarray], list[f
 def _validation(nd: list[np.ndarray], spacings: list[float], options: TrainingOptions):
     """Holds out normal-dose slices and makes their simulated low-dose twins (paired)."""
     from denoiser.ctsim import insert_noise
-    from denoiser.data import PairedSlices
+    from denoiser.training_data import PairedSlices
 
     count = min(options.val_slices, len(nd) // 4)
     if count == 0:
@@ -188,7 +188,7 @@ def _centre_square(image: np.ndarray) -> np.ndarray:
 
 
 def build_data(job: TrainingJob, options: TrainingOptions):
-    from denoiser.data import TrainingData
+    from denoiser.training_data import TrainingData
 
     ld, _ = _case_slices(list(job.low_dose_cases.all()), "low-dose")
     nd, spacings = _case_slices(list(job.normal_dose_cases.all()), "normal-dose")

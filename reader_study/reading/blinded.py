@@ -44,15 +44,15 @@ class Slice:
     frame: int  # 0 for single-frame images
 
 
-def slices(series: Series, entry: StudyCase) -> list[Slice]:
-    """The slices of `series` a study shows, in slice order (frames of multi-frame images
-    expanded), cut to the study case's slice range."""
+def slices(series: Series, entry: StudyCase | None = None) -> list[Slice]:
+    """The slices of `series` in slice order (frames of multi-frame images expanded), cut
+    to the study case's slice range when one is given."""
     found = [
         Slice(instance, frame)
         for instance in series.instances.order_by(*ORDER)
         for frame in range(max(1, instance.number_of_frames))
     ]
-    return found[entry.slice_start : entry.slice_stop]
+    return found[entry.slice_start : entry.slice_stop] if entry else found
 
 
 def side_series(presentation: Presentation, side: str) -> tuple[Series, Series]:
@@ -71,7 +71,8 @@ def blinded_file(presentation: Presentation, side: str, index: int) -> bytes | N
         return None
     pixels = hounsfield(shown_slices[index])
     geometry = header_of(geometry_slices[index])
-    return encode(build(presentation, index, geometry, pixels))
+    _, width, center = PRESETS.get(presentation.study.default_preset, PRESETS["abdomen"])
+    return encode(build(presentation.token, index, geometry, pixels, (width, center)))
 
 
 def slice_count(presentation: Presentation) -> int:
@@ -162,17 +163,17 @@ def _float(value) -> float | None:
         return None
 
 
-def _uid(presentation: Presentation, *parts) -> str:
-    # Derived from the presentation's secret token: stable across requests, unrelated to
-    # any stored UID, and the same for both sides.
-    return generate_uid(entropy_srcs=[presentation.token, *map(str, parts)])
+def _uid(key: str, *parts) -> str:
+    # Derived from a key (a presentation's secret token): stable across requests, unrelated
+    # to any stored UID, and the same for both sides.
+    return generate_uid(entropy_srcs=[key, *map(str, parts)])
 
 
-def build(presentation: Presentation, index: int, geometry: Geometry, hu: np.ndarray) -> Dataset:
-    """The whole file, from a fixed list of attributes (nothing copied from the stored one)."""
-    study = presentation.study
-    _, width, center = PRESETS.get(study.default_preset, PRESETS["abdomen"])
-    sop = _uid(presentation, "instance", index)
+def build(key: str, index: int, geometry: Geometry, hu: np.ndarray, window) -> Dataset:
+    """The whole file, from a fixed list of attributes (nothing copied from the stored one);
+    UIDs derive from `key`, `window` is (width, center)."""
+    width, center = window
+    sop = _uid(key, "instance", index)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
     meta.MediaStorageSOPInstanceUID = sop
@@ -190,12 +191,12 @@ def build(presentation: Presentation, index: int, geometry: Geometry, hu: np.nda
     ds.PatientName = "BLINDED"
     ds.PatientID = "BLINDED"
     ds.PatientBirthDate = ds.PatientSex = ""
-    ds.StudyInstanceUID = _uid(presentation, "study")
-    ds.SeriesInstanceUID = _uid(presentation, "series")
+    ds.StudyInstanceUID = _uid(key, "study")
+    ds.SeriesInstanceUID = _uid(key, "series")
     ds.StudyID = "1"
     ds.SeriesNumber = 1
     ds.InstanceNumber = index + 1
-    ds.FrameOfReferenceUID = _uid(presentation, "frame of reference")
+    ds.FrameOfReferenceUID = _uid(key, "frame of reference")
     ds.PositionReferenceIndicator = ""
     if geometry.position and len(geometry.position) == 3:
         ds.ImagePositionPatient = [_ds(v) for v in geometry.position]

@@ -28,7 +28,7 @@ def _import_torch_early(**_) -> None:
 
     if dispatch.GPU_QUEUE not in (current_app.amqp.queues.consume_from or {}):
         return
-    import denoiser.dicom_io  # noqa: F401
+    import denoiser.dicom.derive  # noqa: F401
     import denoiser.inference  # noqa: F401
 
     log.info("pool process ready for gpu jobs (torch imported)")
@@ -37,7 +37,7 @@ def _import_torch_early(**_) -> None:
 def _failure_message(job, exc: Exception) -> str | None:
     """A message the researcher can act on for errors a retry cannot fix; None otherwise."""
     from denoiser import CheckpointError
-    from denoiser.dicom_io import DicomReadError
+    from denoiser.dicom.read import DicomReadError
 
     model = getattr(job, "denoiser_model", None)
     if isinstance(exc, CheckpointError):

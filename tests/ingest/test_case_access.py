@@ -28,6 +28,9 @@ CASE_URL_ACCESS = {
     "case-upload": ("GET", "", (LOGIN, 403, 200, 200)),
     "case-detail": ("GET", "case", (LOGIN, 403, 200, 404)),
     "case-preview": ("GET", "case", (LOGIN, 403, 200, 404)),
+    "case-slice": ("GET", "slice", (LOGIN, 403, 200, 404)),
+    # The owned case has no denoised series: even its owner finds no difference.
+    "case-difference": ("GET", "slice", (LOGIN, 403, 404, 404)),
     "api-cases": ("GET", "", (401, 403, 200, 200)),
     "api-case": ("GET", "case", (401, 403, 200, 404)),
     "api-uploads": ("GET", "", (401, 403, 200, 200)),
@@ -82,6 +85,7 @@ def _url(name: str, kind: str, owned, upload) -> tuple[str, str]:
         "instance": [study, series_uid, sop],
         "upload": [upload.public_id] if upload else [],
         "chunk": [upload.public_id, upload.files.get().pk, 0] if upload else [],
+        "slice": [case.pk, series.pk, 0],
     }.get(kind)
     if kind == "frames":
         args = [study, series_uid, sop, "1"]

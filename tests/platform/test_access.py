@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.ingest.test_case_access import CASE_URL_ACCESS
 from tests.jobs.test_access import JOB_URL_ACCESS
+from tests.studies.test_access import STUDY_URL_ACCESS
 
 # url name -> expected status for (anonymous, reader, researcher).
 # "login" means a redirect to the login page. Every named URL of the project
@@ -46,6 +47,7 @@ def test_every_url_has_an_access_rule():
     # tests/ingest/test_case_access.py (owner vs other researcher too).
     covered = set(PAGE_ACCESS) | set(API_ACCESS) | NOT_GET_PAGES | set(CASE_URL_ACCESS)
     covered |= set(JOB_URL_ACCESS)  # job, model and training URLs: tests/jobs/test_access.py
+    covered |= set(STUDY_URL_ACCESS)  # study and reading URLs: tests/studies/test_access.py
     assert project_url_names() - covered == set()
 
 

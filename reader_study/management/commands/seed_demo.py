@@ -1,4 +1,4 @@
-"""Seeds the demo accounts (and, as later parts land, demo cases and a study).
+"""Seeds the demo accounts, the demo cases and an open demo study.
 
 Idempotent: running it again resets the demo passwords and changes nothing else.
 """
@@ -9,10 +9,11 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from reader_study.ingest.demo import seed_demo_cases
+from reader_study.ingest.demo import DEMO_CASES, seed_demo_cases
 from reader_study.jobs.launch import denoise_ready_cases
 from reader_study.registry import default_model, register_default_model
 from reader_study.roles import READER, RESEARCHER, assign_role
+from reader_study.studies.demo import seed_demo_study
 
 DEMO_ACCOUNTS = (
     # username, password, role, full name
@@ -30,8 +31,22 @@ class Command(BaseCommand):
             "--quiet-logins", action="store_true", help="do not print the demo passwords"
         )
 
-    @transaction.atomic
     def handle(self, *args, **options) -> None:
+        default = self._accounts_and_cases()
+        researcher = User.objects.get(username="researcher")
+        if default:
+            # Outside the seed's transaction: denoising here beats a heartbeat from its
+            # own database connection, which SQLite would block behind an open write.
+            readers = list(User.objects.filter(username__in=["reader1", "reader2"]))
+            labels = [demo.label for demo in DEMO_CASES]
+            self.stdout.write(seed_demo_study(researcher, readers, default, labels))
+        if not options["quiet_logins"]:
+            self.stdout.write("Demo logins:")
+            for username, password, role, _ in DEMO_ACCOUNTS:
+                self.stdout.write(f"  {role:<10} {username:<11} password: {password}")
+
+    @transaction.atomic
+    def _accounts_and_cases(self):
         for username, password, role, full_name in DEMO_ACCOUNTS:
             first, last = full_name.split(" ", 1)
             user, _ = User.objects.get_or_create(
@@ -48,8 +63,4 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if default:  # cases seeded by an earlier run, before any model existed
             denoise_ready_cases(User.objects.get(username="researcher"), default)
-            self.stdout.write(f"Demo cases are denoised by the worker with {default}.")
-        if not options["quiet_logins"]:
-            self.stdout.write("Demo logins:")
-            for username, password, role, _ in DEMO_ACCOUNTS:
-                self.stdout.write(f"  {role:<10} {username:<11} password: {password}")
+        return default

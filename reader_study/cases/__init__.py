@@ -1,0 +1,1 @@
+"""Cases: the researcher's pages, API, preview and the unblinded pair viewer."""
