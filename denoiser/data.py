@@ -1,4 +1,5 @@
-"""Training data: unpaired low-dose (LD) and normal-dose (ND) slices, patches, normalisation.
+"""Training data: the unpaired low-dose (LD) and normal-dose (ND) slices from their source
+(simulated phantoms or DICOM folders), patches, normalisation.
 
 HU normalisation (used by every network in this package): HU are clipped to
 ``[hu_min, hu_max]`` (default [-1024, 3072], the Mayo-2016 convention) and
@@ -16,13 +17,14 @@ a matching ND patch anywhere in the data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from denoiser.config import TrainConfig
+from denoiser.simdata import simulated_training_data
+from denoiser.training_data import PairedSlices, TrainingData
 
 BODY_HU = -500.0  # pixels above this are "inside the patient" for foreground sampling
 
@@ -36,23 +38,6 @@ def hu_to_unit(hu: np.ndarray | torch.Tensor, hu_min: float, hu_max: float):
 
 def unit_to_hu(x: np.ndarray | torch.Tensor, hu_min: float, hu_max: float):
     return (x + 1.0) * ((hu_max - hu_min) / 2.0) + hu_min
-
-
-@dataclass
-class PairedSlices:
-    """A paired validation/evaluation set in HU, slices shaped (n, rows, cols)."""
-
-    ld: np.ndarray
-    nd: np.ndarray
-    liver_rois: list[np.ndarray] = field(default_factory=list)
-    truth: np.ndarray | None = None  # noise-free reconstruction, when simulated
-
-
-@dataclass
-class TrainingData:
-    ld: list[np.ndarray]  # HU slices of the LD domain
-    nd: list[np.ndarray]  # HU slices of the ND domain (different anatomy)
-    val: PairedSlices | None
 
 
 class PatchSampler:
@@ -126,8 +111,6 @@ def _pad_min(img: np.ndarray, size: int) -> np.ndarray:
 
 def load_training_data(cfg: TrainConfig) -> TrainingData:
     if cfg.data_source == "simulated":
-        from denoiser.simdata import simulated_training_data
-
         return simulated_training_data(cfg)
     if cfg.data_source == "dicom":
         return dicom_training_data(cfg)
@@ -151,8 +134,8 @@ def dicom_training_data(cfg: TrainConfig) -> TrainingData:
 
 
 def read_hu_slices(folder: str | Path) -> list[np.ndarray]:
-    """HU slices of a DICOM series folder (rescale slope/intercept applied by dicom_io)."""
-    from denoiser.dicom_io import read_series
+    """HU slices of a DICOM series folder (rescale slope/intercept applied)."""
+    from denoiser.dicom.read import read_series
 
     volume, _headers = read_series(folder)
     return list(volume.astype(np.float32, copy=False))

@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from denoiser import checkpoint as ckpt
 from denoiser.config import TrainConfig
 from denoiser.cyclegan import _gaussian_blur
-from denoiser.data import TrainingData, nd_patches
+from denoiser.data import nd_patches
 from denoiser.networks import CTAutoencoder
+from denoiser.training_data import TrainingData
 
 
 def ct_like_noise(shape: tuple[int, ...], sd_units: torch.Tensor, gen: torch.Generator):

@@ -6,7 +6,7 @@ normal dose (ND is realistic: it carries normal-dose noise). The paired
 validation set uses the validation seed range. No seed is ever taken from
 the evaluation range of :mod:`denoiser.seeds`.
 
-Projection-domain simulation costs ~8 s per 512x512 slice, so every slice is
+Projection-domain simulation is slow, so every slice is
 cached as ``.npz`` under ``cache_dir`` keyed by its role, seed, size and dose;
 a second run (or a resumed one) reads the cache.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from denoiser.config import TrainConfig
-from denoiser.data import PairedSlices, TrainingData
+from denoiser.training_data import PairedSlices, TrainingData
 
 
 def training_seeds(cfg: TrainConfig) -> tuple[list[int], list[int], list[int]]:

@@ -40,8 +40,9 @@ import torch
 from denoiser import checkpoint as ckpt
 from denoiser.config import TrainConfig
 from denoiser.cyclegan import CycleGAN
-from denoiser.data import PatchSampler, TrainingData, load_training_data
+from denoiser.data import PatchSampler, load_training_data
 from denoiser.inference import pick_device
+from denoiser.training_data import TrainingData
 from denoiser.validation import validate
 from denoiser.warmstart import load_warm_start
 

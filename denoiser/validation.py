@@ -19,7 +19,7 @@ from torch import nn
 
 from denoiser import metrics
 from denoiser.config import TrainConfig
-from denoiser.data import PairedSlices
+from denoiser.training_data import PairedSlices
 
 
 def _mean_scores(images: np.ndarray, refs: np.ndarray) -> tuple[float, float]:

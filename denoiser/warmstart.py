@@ -41,9 +41,10 @@ import torch.nn.functional as F
 
 from denoiser import checkpoint as ckpt
 from denoiser.config import TrainConfig
-from denoiser.data import TrainingData, nd_patches
+from denoiser.data import nd_patches
 from denoiser.inference import pick_device
 from denoiser.networks import build_generator
+from denoiser.training_data import TrainingData
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -164,7 +165,7 @@ def pretrain_generator(
             )
         if it % cfg.checkpoint_every == 0 and it < cfg.warm_iters:
             run.save()
-            if progress:  # a platform job writes its history now, so it never lags the state
+            if progress:  # a platform job writes its history at once, so it never lags the state
                 progress({"event": "saved", "stage": "warm_start", "iteration": it})
     rmse_hu = math.sqrt(float(np.mean(losses[-50:]))) * hu_per_unit
     path = _save(cfg, net, data, rmse_hu, device)
@@ -265,7 +266,7 @@ class _Run:
         try:
             payload = ckpt.load_checkpoint_file(path, expected_kind="training_state")
             saved, ours = payload.get("config") or {}, self.cfg.to_dict()
-            # A key the saved config lacks (saved by an older version) had its default then.
+            # A key the saved config lacks ran at its default: a state saved without the key.
             defaults = TrainConfig().to_dict()
             differ = [k for k in RESUME_KEYS if saved.get(k, defaults[k]) != ours[k]]
             s = payload["state"]

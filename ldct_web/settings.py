@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "django_vite",
     "axes",
@@ -77,7 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "reader_study.roles.role_context",
+                "reader_study.access.role_context",
             ],
         },
     },
@@ -179,12 +181,26 @@ REST_FRAMEWORK = {
         # Token first: its WWW-Authenticate header turns "not logged in" into a 401.
         "rest_framework.authentication.TokenAuthentication",
         # The same tokens as `Authorization: Bearer ...` (OHIF and OIDC-minded clients).
-        "reader_study.authentication.BearerTokenAuthentication",
+        "reader_study.accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The OpenAPI 3 schema of the REST API (/api/schema/); DICOMweb follows PS3.18 instead.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LDCT Reader Studio API",
+    "DESCRIPTION": "Cases, uploads, denoising and training jobs, the model registry, reader "
+    "studies and blinded reading. Authenticate with `Authorization: Token <token>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "PREPROCESSING_HOOKS": ["reader_study.schema.only_the_rest_api"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- CORS: a viewer served from another origin (OHIF) reading DICOMweb --------

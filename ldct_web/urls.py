@@ -6,4 +6,4 @@ urlpatterns = [
     path("", include("reader_study.urls")),
 ]
 
-handler403 = "reader_study.views.permission_denied"
+handler403 = "reader_study.accounts.views.permission_denied"

@@ -1,7 +1,10 @@
+"""Every domain's URLs, and the accounts' own (login, landing pages, who-am-I)."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from reader_study import api, views
+from reader_study.accounts import api, views
 
 account_urls = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -25,6 +28,12 @@ page_urls = [
 
 api_urls = [
     path("api/me/", api.me, name="api-me"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/schema/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
 ]
 
 urlpatterns = (
@@ -32,8 +41,11 @@ urlpatterns = (
     + page_urls
     + api_urls
     + [
-        path("", include("reader_study.urls_cases")),
-        path("", include("reader_study.urls_jobs")),
+        path("", include("reader_study.cases.urls")),
+        path("", include("reader_study.uploads.urls")),
+        path("dicomweb/", include("reader_study.dicomweb.urls")),
+        path("", include("reader_study.jobs.urls")),
+        path("", include("reader_study.registry.urls")),
         path("", include("reader_study.reading.urls")),
         path("", include("reader_study.studies.urls")),
     ]

@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from reader_study.roles import READER, RESEARCHER, assign_role
+from reader_study.access import READER, RESEARCHER, assign_role
 
 PASSWORD = "correct-horse-battery-staple"
 

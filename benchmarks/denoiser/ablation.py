@@ -124,7 +124,7 @@ def main() -> None:
         return
 
     from denoiser.ctsim import make_dataset
-    from denoiser.evaluate import evaluate
+    from denoiser.evaluation.simulated import evaluate
     from denoiser.inference import DEFAULT_CHECKPOINT, Denoiser
     from denoiser.seeds import EVALUATION_SEEDS
 

@@ -39,12 +39,12 @@ from nps_bands import band_means  # noqa: E402
 
 from denoiser import Denoiser  # noqa: E402
 from denoiser import checkpoint as ckpt  # noqa: E402
-from denoiser import evaluate as ev  # noqa: E402
 from denoiser import metrics as M  # noqa: E402
 from denoiser.config import TrainConfig  # noqa: E402
 from denoiser.ctsim import make_dataset  # noqa: E402
 from denoiser.cyclegan import _gaussian_blur  # noqa: E402
 from denoiser.data import nd_patches  # noqa: E402
+from denoiser.evaluation import simulated as ev  # noqa: E402
 from denoiser.networks import build_generator  # noqa: E402
 from denoiser.seeds import EVALUATION_SEEDS  # noqa: E402
 from denoiser.warmstart import _save, add_synthetic_noise  # noqa: E402

@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from denoiser import Denoiser  # noqa: E402
-from denoiser import evaluate as ev  # noqa: E402
 from denoiser import metrics as M  # noqa: E402
 from denoiser.ctsim import make_dataset  # noqa: E402
+from denoiser.evaluation import simulated as ev  # noqa: E402
 from denoiser.seeds import EVALUATION_SEEDS  # noqa: E402
 
 BANDS_CPMM = [(0.0, 0.06), (0.06, 0.10), (0.10, 0.15), (0.15, 0.30), (0.30, 1.0)]

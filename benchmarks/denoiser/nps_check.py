@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from denoiser import Denoiser, ctsim  # noqa: E402
-from denoiser import evaluate as ev  # noqa: E402
 from denoiser import metrics as M  # noqa: E402
+from denoiser.evaluation import simulated as ev  # noqa: E402
 from denoiser.seeds import EVALUATION_SEEDS  # noqa: E402
 
 

@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 from nps_bands import BANDS_CPMM, heldout_set  # noqa: E402
 
 from denoiser import Denoiser  # noqa: E402
-from denoiser import evaluate as ev  # noqa: E402
 from denoiser import metrics as M  # noqa: E402
+from denoiser.evaluation import simulated as ev  # noqa: E402
 
 TOP_OF_RAISED_BAND = 0.30  # c/mm: ND's texture band (its NPS is flat-topped to about here)
 

@@ -70,7 +70,7 @@ def wait_until_up(url: str, timeout: float = 120) -> None:
 
 
 def make_series(out: Path, slices: int, size: int, seed: str = "bench-ingest") -> list[Path]:
-    from denoiser.dicom_io import write_series
+    from denoiser.dicom.write import write_series
     from denoiser.phantoms import abdominal_phantom
 
     rng = np.random.default_rng(0)
@@ -140,7 +140,7 @@ def our_server(work: Path, workers: int):
     script = (
         "from django.contrib.auth.models import User\n"
         "from rest_framework.authtoken.models import Token\n"
-        "from reader_study.roles import assign_role\n"
+        "from reader_study.access import assign_role\n"
         "for name in ('bench1', 'bench2', 'warmup'):\n"
         "    u = User.objects.create_user(name, password='bench-password-1')\n"
         "    assign_role(u, 'researcher')\n"

@@ -47,7 +47,8 @@ from django.utils import timezone  # noqa: E402
 
 from denoiser import Denoiser  # noqa: E402
 from denoiser import checkpoint as ckpt  # noqa: E402
-from denoiser.dicom_io import read_series, write_series  # noqa: E402
+from denoiser.dicom.read import read_series  # noqa: E402
+from denoiser.dicom.write import write_series  # noqa: E402
 from denoiser.inference import DEFAULT_CHECKPOINT  # noqa: E402
 from denoiser.networks import GeneratorSpec, build_generator  # noqa: E402
 from denoiser.phantoms import abdominal_phantom  # noqa: E402
@@ -160,8 +161,8 @@ def main() -> int:
 
     from django.contrib.auth.models import User
 
-    from reader_study import registry
-    from reader_study.roles import RESEARCHER, assign_role
+    from reader_study.access import RESEARCHER, assign_role
+    from reader_study.registry import service as registry
 
     call_command("migrate", verbosity=0)
     owner = User.objects.create_user("bench", password="bench-password-1234")

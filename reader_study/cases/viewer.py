@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from reader_study.case_access import can_use_cases, visible_cases
+from reader_study.access import can_use_cases, visible_cases
 from reader_study.models import Series
 from reader_study.reading.blinded import PRESETS, build, encode, header_of, hounsfield, slices
 

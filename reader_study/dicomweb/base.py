@@ -7,7 +7,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from reader_study.case_access import CanUseCases
+from reader_study.access import CanUseCases
 
 
 class FirstRenderer(BaseContentNegotiation):

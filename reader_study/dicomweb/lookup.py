@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.uid import UID
 
-from reader_study.case_access import visible_cases
+from reader_study.access import visible_cases
 from reader_study.models import Case, Instance, Series
 
 ORDER = ("slice_position", "instance_number", "pk")

@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from rest_framework.exceptions import NotAcceptable, ParseError
 
-from reader_study.case_access import visible_cases
+from reader_study.access import visible_cases
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.negotiation import accepts

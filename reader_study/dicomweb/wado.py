@@ -11,7 +11,7 @@ from django.utils.cache import patch_vary_headers
 from pydicom.uid import ExplicitVRLittleEndian
 from rest_framework.exceptions import NotFound
 
-from reader_study.case_preview import SOFT_TISSUE, as_jpeg, render_png
+from reader_study.cases.preview import SOFT_TISSUE, as_jpeg, render_png
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.multipart import new_boundary, stream_parts

@@ -12,7 +12,7 @@ import json
 from django.http import HttpResponse
 from pydicom.uid import ExplicitVRLittleEndian
 
-from reader_study.case_preview import as_jpeg, render_png
+from reader_study.cases.preview import as_jpeg, render_png
 from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.negotiation import NATIVE

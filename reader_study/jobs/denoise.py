@@ -23,9 +23,9 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from reader_study import registry
 from reader_study.jobs.lifecycle import Attempt
 from reader_study.models import DenoiseJob, DenoiserModel, Instance, Series
+from reader_study.registry import service as registry
 
 log = logging.getLogger(__name__)
 MODEL_CACHE_SIZE = 2  # loaded models kept per worker process (GPU memory is the limit)

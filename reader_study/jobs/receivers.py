@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 @receiver(case_ready, dispatch_uid="reader_study.jobs.denoise_ready_case")
 def denoise_ready_case(sender, case, **kwargs) -> None:
     """Runs inside the ingest transaction; the message goes out only once it commits."""
-    from reader_study import registry
     from reader_study.jobs.launch import request_denoise
+    from reader_study.registry import service as registry
 
     model = registry.default_model()
     if model is None:

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from reader_study import registry
 from reader_study.jobs.denoise import JobInputError, read_source
 from reader_study.jobs.lifecycle import Attempt
 from reader_study.models import Case, TrainingJob
+from reader_study.registry import service as registry
 
 log = logging.getLogger(__name__)
 LOSS_KEYS = ("total", "adv", "cycle", "identity", "perceptual", "synthetic", "texture", "D_total")

@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reader_study import access
+from reader_study.access import IsReader
 from reader_study.reading import answers, blinded, navigation
-from reader_study.roles import IsReader
 
 
 def _problem(exc: answers.AnswerError) -> Response:

@@ -13,10 +13,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from reader_study import access
+from reader_study.access import reader_required
 from reader_study.models import Presentation, ReaderStudy, Score
 from reader_study.reading import blinded, navigation
 from reader_study.reading.answers import sides_of
-from reader_study.roles import reader_required
 from reader_study.studies.markdown import render_markdown
 
 

@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reader_study import access
-from reader_study.case_access import CanUseCases
+from reader_study.access import CanUseCases
 from reader_study.studies import export, lifecycle, setup
 from reader_study.studies.lifecycle import StudyError
 from reader_study.studies.progress import progress

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from reader_study.case_access import visible_cases
+from reader_study.access import visible_cases
 from reader_study.models import Case, DenoiserModel, ReaderStudy
 from reader_study.reading.blinded import PRESETS
 

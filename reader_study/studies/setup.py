@@ -11,10 +11,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 
-from reader_study.case_access import visible_cases
+from reader_study.access import is_reader, visible_cases
 from reader_study.models import Case, DenoiserModel, ReaderStudy
 from reader_study.reading.blinded import PRESETS
-from reader_study.roles import is_reader
 from reader_study.studies import criteria, lifecycle
 from reader_study.studies.lifecycle import StudyError
 

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reader_study import access
-from reader_study.job_scoping import jobs_user_required
+from reader_study.access import jobs_user_required
 from reader_study.studies import criteria, lifecycle, setup
 from reader_study.studies.forms import CriterionFormSet, StudyForm
 from reader_study.studies.lifecycle import StudyError

@@ -23,7 +23,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from reader_study.case_access import CanUseCases
+from reader_study.access import CanUseCases
 from reader_study.ingest.limits import current, over_size
 from reader_study.ingest.report import IngestError, SourceFile
 from reader_study.ingest.service import MAX_LABEL, ingest

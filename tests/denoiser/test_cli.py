@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,9 @@ import pytest
 import torch
 
 from denoiser import checkpoint as ckpt
-from denoiser import dicom_io
 from denoiser.cli import main
+from denoiser.dicom.read import read_series
+from denoiser.dicom.write import write_series
 from denoiser.networks import build_generator
 from tests.denoiser.tiny import TINY_G
 
@@ -30,7 +33,7 @@ def tiny_checkpoint(tmp_path: Path) -> Path:
 def test_denoise_writes_a_derived_series(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
     rng = np.random.default_rng(0)
     volume = rng.normal(40, 30, (3, 40, 48)).astype(np.float32)
-    dicom_io.write_series(volume, tmp_path / "in", seed=1)
+    write_series(volume, tmp_path / "in", seed=1)
     code = main(
         [
             "denoise",
@@ -51,12 +54,12 @@ def test_denoise_writes_a_derived_series(tmp_path: Path, tiny_checkpoint: Path, 
     assert ds.SeriesInstanceUID != src.SeriesInstanceUID
     assert ds.StudyInstanceUID == src.StudyInstanceUID
     assert (ds.Rows, ds.Columns) == (40, 48)
-    out, _ = dicom_io.read_series(tmp_path / "out")
+    out, _ = read_series(tmp_path / "out")
     assert out.shape == volume.shape
 
 
 def test_denoise_with_a_bad_checkpoint_fails_clearly(tmp_path: Path, capsys) -> None:
-    dicom_io.write_series(np.zeros((1, 16, 16), np.float32), tmp_path / "in", seed=2)
+    write_series(np.zeros((1, 16, 16), np.float32), tmp_path / "in", seed=2)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     code = main(["denoise", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(bad)])
@@ -94,13 +97,32 @@ def test_config_overrides_keep_types(tmp_path: Path) -> None:
     assert cfg.generator.base_width == 24  # untouched keys of the table survive
 
 
-def test_evaluate_is_delegated_with_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    from denoiser import evaluate
+def test_evaluate_is_a_command_with_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoiser import cli
 
-    seen: list[list[str]] = []
-    monkeypatch.setattr(evaluate, "main", lambda argv: seen.append(list(argv)) or 0)
-    assert main(["evaluate", "--checkpoint", "x.pt", "--n-slices", "2"]) == 0
-    assert seen == [["--checkpoint", "x.pt", "--n-slices", "2"]]
+    defaults = cli.build_parser().parse_args(["evaluate"])
+    assert defaults.out == Path("benchmarks/denoiser/results")
+    assert defaults.cache == Path("var/sim-cache")
+    assert (defaults.n_slices, defaults.size, defaults.dose) == (20, 512, 0.25)
+    assert defaults.methods is None and defaults.checkpoint is None  # every baseline, shipped model
+    seen: list = []
+    monkeypatch.setattr(cli, "cmd_evaluate", lambda args: seen.append(args) or 0)
+    # A separator before the options is read as if it were not there.
+    argv = ["evaluate", "--", "--checkpoint", "x.pt", "--n-slices", "2", "--methods", ""]
+    assert main(argv) == 0
+    (args,) = seen
+    assert (args.checkpoint, args.n_slices, args.methods) == (["x.pt"], 2, "")
+    assert args.argv == argv  # what the report's "Reproduce" line quotes
+
+
+def test_building_the_parser_imports_nothing_heavy() -> None:
+    code = (
+        "import sys; from denoiser.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('numpy', 'torch', 'pydicom', 'denoiser.baselines') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_warm_start_flags_that_would_do_nothing_are_refused(tmp_path: Path) -> None:
@@ -115,7 +137,7 @@ def test_bad_input_and_a_missing_device_are_one_line_errors(tmp_path: Path, caps
     (tmp_path / "empty").mkdir()
     assert main(["denoise", str(tmp_path / "empty"), str(tmp_path / "out"), "--quiet"]) == 2
     assert "empty: no DICOM file found" in capsys.readouterr().err
-    dicom_io.write_series(np.zeros((1, 16, 16), np.float32), tmp_path / "in", seed=3)
+    write_series(np.zeros((1, 16, 16), np.float32), tmp_path / "in", seed=3)
     (tmp_path / "file").write_text("a file, not a folder")
     assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "file"), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -132,7 +154,7 @@ def _study_folder(root: Path) -> dict[str, str]:
     rng = np.random.default_rng(4)
     uids = {}
     for number, name in ((2, "Abdomen 3mm"), (3, "Abdomen 1mm")):
-        paths = dicom_io.write_series(
+        paths = write_series(
             rng.normal(40, 30, (2, 24, 24)).astype(np.float32),
             root,
             seed=f"s{number}",
@@ -141,7 +163,7 @@ def _study_folder(root: Path) -> dict[str, str]:
             filename_prefix=f"S{number}_",
         )
         uids[name] = str(pydicom.dcmread(paths[0]).SeriesInstanceUID)
-    scout = dicom_io.write_series(
+    scout = write_series(
         np.zeros((1, 24, 32), np.float32),
         root,
         seed="scout",
@@ -177,7 +199,7 @@ def test_a_study_folder_gives_one_derived_series_per_ct_series(
     folders = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert [f.split("_")[0] for f in folders] == ["2", "3"]
     for folder in folders:
-        _, headers = dicom_io.read_series(tmp_path / "out" / folder)
+        _, headers = read_series(tmp_path / "out" / folder)
         source = headers[0].ReferencedSeriesSequence[0].SeriesInstanceUID
         assert source == uids["Abdomen 3mm" if folder.startswith("2") else "Abdomen 1mm"]
     # --series picks one, written straight into OUT_DIR; an unknown UID lists what is there.

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from denoiser.data import PairedSlices
+from denoiser.training_data import PairedSlices
 from denoiser.validation import nps_peak_ratio, score
 from denoiser.warmstart import fbp_like_noise
 

@@ -13,9 +13,9 @@ from dicomweb_client.api import DICOMwebClient
 from requests import HTTPError
 from rest_framework.authtoken.models import Token
 
+from reader_study.access import RESEARCHER
 from reader_study.dicomweb.lookup import instance_path as lookup_path
 from reader_study.models import Case
-from reader_study.roles import RESEARCHER
 from tests.conftest import PASSWORD, make_user
 from tests.ingest.dicom_files import dataset_bytes, shipped, write_ct_series
 

@@ -11,7 +11,7 @@ import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.uid import RLELossless, generate_uid
 
-from denoiser.dicom_io import write_series
+from denoiser.dicom.write import write_series
 from denoiser.phantoms import abdominal_phantom
 
 PYDICOM_DATA = Path(pydicom.__file__).parents[1] / "data_store" / "data"

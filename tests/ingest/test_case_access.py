@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from reader_study.access import RESEARCHER
 from reader_study.ingest.service import ingest
 from reader_study.models import UploadFile, UploadSession
-from reader_study.roles import RESEARCHER
 from tests.conftest import make_user
 from tests.ingest.conftest import sources
 from tests.ingest.dicom_files import shipped

@@ -7,8 +7,8 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reader_study.access import RESEARCHER
 from reader_study.models import Instance, UploadFile
-from reader_study.roles import RESEARCHER
 from tests.conftest import make_user
 from tests.ingest import upload_client as uc
 from tests.ingest.dicom_files import as_bytes, shipped, write_ct_series

@@ -12,8 +12,8 @@ from django.db import connection
 from django.urls import reverse
 from pydicom.encaps import encapsulate
 
+from reader_study.access import RESEARCHER
 from reader_study.models import Case, Instance, UploadSession
-from reader_study.roles import RESEARCHER
 from tests.conftest import make_user
 from tests.ingest import upload_client as uc
 from tests.ingest.dicom_files import as_bytes, edit, shipped, write_ct_series

@@ -13,10 +13,10 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from denoiser import checkpoint as ckpt
-from denoiser.dicom_io import write_series
+from denoiser.dicom.write import write_series
 from denoiser.networks import build_generator
-from reader_study import registry
 from reader_study.models import Case, DenoiseJob, DenoiserModel, Instance, JobState, Series
+from reader_study.registry import service as registry
 from reader_study.signals import case_ready
 from tests.denoiser.tiny import TINY_G
 

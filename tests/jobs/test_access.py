@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from reader_study.access import RESEARCHER
 from reader_study.jobs.launch import launch_training
-from reader_study.roles import RESEARCHER
 from tests.conftest import make_user
 from tests.jobs.factories import ingest_case, register_broken
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from reader_study.access import RESEARCHER
 from reader_study.models import DenoiseJob, DenoiserModel, JobState, TrainingJob
-from reader_study.roles import RESEARCHER
 from tests.conftest import make_user
 from tests.jobs.factories import ingest_case, register_tiny, tiny_checkpoint_bytes
 

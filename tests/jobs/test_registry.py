@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from denoiser import CheckpointError
-from reader_study import registry
 from reader_study.jobs.launch import denoise_ready_cases
 from reader_study.models import DenoiseJob, DenoiserModel
+from reader_study.registry import service as registry
 from tests.jobs.factories import ingest_case, register_tiny, tiny_checkpoint_bytes
 
 pytestmark = pytest.mark.django_db

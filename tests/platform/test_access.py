@@ -25,6 +25,8 @@ API_ACCESS = {
 }
 # Logout only takes POST; it is checked in test_auth.py.
 NOT_GET_PAGES = {"logout"}
+# The schema (YAML or JSON) and its browsable page: checked in tests/platform/test_schema.py.
+SCHEMA_PAGES = {"api-schema", "api-docs"}
 
 
 def project_url_names() -> set[str]:
@@ -46,6 +48,7 @@ def test_every_url_has_an_access_rule():
     # Case, upload and DICOMweb URLs take arguments; their table is checked in
     # tests/ingest/test_case_access.py (owner vs other researcher too).
     covered = set(PAGE_ACCESS) | set(API_ACCESS) | NOT_GET_PAGES | set(CASE_URL_ACCESS)
+    covered |= SCHEMA_PAGES
     covered |= set(JOB_URL_ACCESS)  # job, model and training URLs: tests/jobs/test_access.py
     covered |= set(STUDY_URL_ACCESS)  # study and reading URLs: tests/studies/test_access.py
     assert project_url_names() - covered == set()

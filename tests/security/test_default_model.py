@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from reader_study import registry
 from reader_study.models import DenoiserModel
+from reader_study.registry import service as registry
 from tests.conftest import make_user
 from tests.jobs.factories import register_tiny, tiny_checkpoint_bytes
 

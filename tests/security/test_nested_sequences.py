@@ -9,9 +9,9 @@ import zipfile
 import pytest
 from django.urls import reverse
 
+from reader_study.ingest.limits import current
 from reader_study.ingest.report import SourceFile
 from reader_study.ingest.validate import Rejected, check
-from reader_study.ingest.limits import current
 from reader_study.models import Case
 from tests.ingest import upload_client as uc
 from tests.security.conftest import nested_ct

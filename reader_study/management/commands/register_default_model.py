@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reader_study import registry
+from reader_study.registry import service as registry
 
 
 class Command(BaseCommand):

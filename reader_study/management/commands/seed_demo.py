@@ -9,10 +9,10 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from reader_study.access import READER, RESEARCHER, assign_role
 from reader_study.ingest.demo import DEMO_CASES, seed_demo_cases
 from reader_study.jobs.launch import denoise_ready_cases
-from reader_study.registry import default_model, register_default_model
-from reader_study.roles import READER, RESEARCHER, assign_role
+from reader_study.registry.service import default_model, register_default_model
 from reader_study.studies.demo import seed_demo_study
 
 DEMO_ACCOUNTS = (

@@ -1,0 +1,1 @@
+"""Accounts: logging in, each role's landing page, API tokens and who-am-I."""

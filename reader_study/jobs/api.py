@@ -1,0 +1,201 @@
+"""REST API of jobs, models and training (researchers and staff; owner-scoped).
+
+GET  /api/jobs/                    denoising jobs (?state=running&case=ID)
+POST /api/jobs/                    {"cases": [ids], "model": id}  (model: default if absent)
+GET  /api/jobs/progress/?ids=1,2   compact state/progress for live pages
+GET  /api/jobs/ID/                 one job
+POST /api/jobs/ID/retry/  .../cancel/
+GET  /api/models/                  the registry
+POST /api/models/                  multipart: checkpoint, name, version, make_default
+POST /api/models/ID/default/
+GET  /api/training-jobs/  POST {"name", "low_dose_cases", "normal_dose_cases", "options"}
+GET  /api/training-jobs/ID/  POST .../cancel/  .../retry/
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from reader_study.access import CanUseCases, visible_denoise_jobs, visible_training_jobs
+from reader_study.inputs import BadInput, id_list_param, row_id, row_ids
+from reader_study.jobs import lifecycle
+from reader_study.jobs import serializers as job_json
+from reader_study.jobs.forms import ready_cases
+from reader_study.jobs.launch import launch_training, request_denoise
+from reader_study.jobs.training import TrainingOptions
+from reader_study.models import ACTIVE_STATES, DenoiserModel
+from reader_study.registry import service as registry
+
+MAX_LIST = 500
+
+
+def _error(message: str, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    return Response({"detail": message}, status=code)
+
+
+def _owned_cases(request: Request, ids: list[int], what: str):
+    cases = list(ready_cases(request.user).filter(pk__in=ids))
+    missing = sorted(set(ids) - {c.pk for c in cases})
+    if missing:
+        raise ValueError(
+            f"'{what}': no ready case of yours with id {', '.join(map(str, missing))}."
+        )
+    return cases
+
+
+# --- denoising jobs ------------------------------------------------------------------------------
+
+
+@api_view(["GET", "POST"])
+@permission_classes([CanUseCases])
+def jobs(request: Request) -> Response:
+    if request.method == "POST":
+        return _create_jobs(request)
+    queryset = visible_denoise_jobs(request.user).select_related("output_series")
+    if request.query_params.get("state"):
+        queryset = queryset.filter(state=request.query_params["state"])
+    if request.query_params.get("case"):
+        try:
+            queryset = queryset.filter(case_id=row_id(request.query_params["case"], "case"))
+        except BadInput as exc:
+            return _error(str(exc))
+    return Response({"results": [job_json.denoise_job(j) for j in queryset[:MAX_LIST]]})
+
+
+def _create_jobs(request: Request) -> Response:
+    try:
+        case_ids = row_ids(request.data.get("cases"), "cases")
+        model_id = request.data.get("model")
+        model_id = None if model_id in (None, "") else row_id(model_id, "model")
+        cases = _owned_cases(request, case_ids, "cases")
+    except ValueError as exc:
+        return _error(str(exc))
+    if model_id is None:
+        model = registry.default_model()
+        if model is None:
+            return _error("No default model is registered; upload one or name a model.")
+    else:
+        model = DenoiserModel.objects.filter(pk=model_id).first()
+        if model is None:
+            return _error(f"No model with id {model_id}.")
+    results = []
+    for case in cases:
+        job, outcome = request_denoise(case, model, request.user)
+        results.append({**job_json.denoise_job(job), "outcome": outcome})
+    return Response({"results": results}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+@permission_classes([CanUseCases])
+def job_detail(request: Request, pk: int) -> Response:
+    job = get_object_or_404(
+        visible_denoise_jobs(request.user).select_related("output_series"), pk=pk
+    )
+    return Response(job_json.denoise_job(job))
+
+
+@api_view(["GET"])
+@permission_classes([CanUseCases])
+def jobs_progress(request: Request) -> Response:
+    """State and progress of the given jobs (or of all active ones), for polling pages."""
+    try:
+        ids = id_list_param(request.query_params.get("ids", ""), "ids", limit=MAX_LIST)
+    except BadInput as exc:
+        return _error(str(exc))
+    denoise = visible_denoise_jobs(request.user).select_related("output_series")
+    training = visible_training_jobs(request.user)
+    kind = request.query_params.get("kind", "denoise")
+    queryset = training if kind == "training" else denoise
+    queryset = queryset.filter(pk__in=ids) if ids else queryset.filter(state__in=ACTIVE_STATES)
+    shape = (
+        (lambda j: job_json.training_job(j, history=False))
+        if kind == "training"
+        else job_json.denoise_job
+    )
+    return Response({"results": [shape(j) for j in queryset[:MAX_LIST]]})
+
+
+def _action(job, action) -> Response | None:
+    try:
+        action(job)
+    except lifecycle.JobActionError as exc:
+        return _error(str(exc), status.HTTP_409_CONFLICT)
+    return None
+
+
+@api_view(["POST"])
+@permission_classes([CanUseCases])
+def job_retry(request: Request, pk: int) -> Response:
+    job = get_object_or_404(visible_denoise_jobs(request.user), pk=pk)
+    refused = _action(job, lifecycle.retry)
+    job.refresh_from_db()
+    return refused or Response(job_json.denoise_job(job), status=status.HTTP_202_ACCEPTED)
+
+
+@api_view(["POST"])
+@permission_classes([CanUseCases])
+def job_cancel(request: Request, pk: int) -> Response:
+    job = get_object_or_404(visible_denoise_jobs(request.user), pk=pk)
+    refused = _action(job, lambda j: lifecycle.cancel(j, request.user.get_username()))
+    job.refresh_from_db()
+    return refused or Response(job_json.denoise_job(job))
+
+
+# --- training ------------------------------------------------------------------------------------
+
+
+@api_view(["GET", "POST"])
+@permission_classes([CanUseCases])
+def training_jobs(request: Request) -> Response:
+    if request.method == "GET":
+        items = visible_training_jobs(request.user)[:MAX_LIST]
+        return Response({"results": [job_json.training_job(j, history=False) for j in items]})
+    data = request.data
+    try:
+        name = str(data.get("name") or "").strip()
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("'name' must be a slug (letters, digits, dashes).")
+        options = TrainingOptions.from_dict(data.get("options") or {}).to_dict()
+        low = _owned_cases(
+            request, row_ids(data.get("low_dose_cases"), "low_dose_cases"), "low_dose_cases"
+        )
+        normal = _owned_cases(
+            request,
+            row_ids(data.get("normal_dose_cases"), "normal_dose_cases"),
+            "normal_dose_cases",
+        )
+        if set(low) & set(normal):
+            raise ValueError("A case cannot be both low-dose and normal-dose.")
+    except (TypeError, ValueError) as exc:
+        return _error(str(exc))
+    job = launch_training(request.user, name, options, low, normal)
+    return Response(job_json.training_job(job), status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+@permission_classes([CanUseCases])
+def training_job_detail(request: Request, pk: int) -> Response:
+    job = get_object_or_404(visible_training_jobs(request.user), pk=pk)
+    return Response(job_json.training_job(job))
+
+
+@api_view(["POST"])
+@permission_classes([CanUseCases])
+def training_job_cancel(request: Request, pk: int) -> Response:
+    job = get_object_or_404(visible_training_jobs(request.user), pk=pk)
+    refused = _action(job, lambda j: lifecycle.cancel(j, request.user.get_username()))
+    job.refresh_from_db()
+    return refused or Response(job_json.training_job(job))
+
+
+@api_view(["POST"])
+@permission_classes([CanUseCases])
+def training_job_retry(request: Request, pk: int) -> Response:
+    job = get_object_or_404(visible_training_jobs(request.user), pk=pk)
+    refused = _action(job, lifecycle.retry)
+    job.refresh_from_db()
+    return refused or Response(job_json.training_job(job), status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,1 @@
+"""The denoiser model registry: registered, versioned checkpoints, their pages and API."""
