@@ -81,6 +81,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "reader_study.access.role_context",
             ],
+            # Tag libraries of domain packages (they are not apps of their own).
+            "libraries": {"study_extras": "reader_study.studies.templatetags.study_extras"},
         },
     },
 ]
@@ -188,6 +190,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The schema's path parameters keep the URLconf's names ({pk}), as clients call them.
+    "SCHEMA_COERCE_PATH_PK": False,
 }
 # The OpenAPI 3 schema of the REST API (/api/schema/); DICOMweb follows PS3.18 instead.
 SPECTACULAR_SETTINGS = {

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reader_study.access import CanUseCases, visible_cases
+from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
+from reader_study.cases.serializers import CaseDetailSerializer, CaseSerializer
 from reader_study.jobs.serializers import denoise_job
 from reader_study.models import Case
 
@@ -48,6 +51,7 @@ def case_json(case: Case, detail: bool = False) -> dict:
     return data
 
 
+@extend_schema(operation_id="cases_list", responses=CaseSerializer(many=True))
 @api_view(["GET"])
 @permission_classes([CanUseCases])
 def case_list(request: Request) -> Response:
@@ -55,6 +59,11 @@ def case_list(request: Request) -> Response:
     return Response([case_json(c) for c in cases])
 
 
+@extend_schema(
+    operation_id="cases_retrieve",
+    parameters=[id_path_parameter("The case.")],
+    responses={200: CaseDetailSerializer, 404: ErrorSerializer},
+)
 @api_view(["GET"])
 @permission_classes([CanUseCases])
 def case_detail(request: Request, pk: int) -> Response:

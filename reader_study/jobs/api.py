@@ -15,12 +15,14 @@ GET  /api/training-jobs/ID/  POST .../cancel/  .../retry/
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reader_study.access import CanUseCases, visible_denoise_jobs, visible_training_jobs
+from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
 from reader_study.inputs import BadInput, id_list_param, row_id, row_ids
 from reader_study.jobs import lifecycle
 from reader_study.jobs import serializers as job_json
@@ -31,6 +33,10 @@ from reader_study.models import ACTIVE_STATES, DenoiserModel
 from reader_study.registry import service as registry
 
 MAX_LIST = 500
+
+_JOB = id_path_parameter("The denoising job.")
+_TRAINING_JOB = id_path_parameter("The training job.")
+_REFUSED = OpenApiResponse(ErrorSerializer, description="Not possible in the job's state.")
 
 
 def _error(message: str, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
@@ -50,6 +56,23 @@ def _owned_cases(request: Request, ids: list[int], what: str):
 # --- denoising jobs ------------------------------------------------------------------------------
 
 
+@extend_schema(
+    methods=["GET"],
+    operation_id="jobs_list",
+    parameters=[
+        OpenApiParameter("state", str, description="Only jobs in this state (`running`...)."),
+        OpenApiParameter("case", int, description="Only the jobs of this case."),
+    ],
+    responses={200: job_json.DenoiseJobListSerializer, 400: ErrorSerializer},
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="jobs_create",
+    description="Denoise the cases with the model; a case already done or queued is not "
+    "queued twice (see each result's `outcome`).",
+    request=job_json.DenoiseJobInputSerializer,
+    responses={201: job_json.DenoiseJobCreatedListSerializer, 400: ErrorSerializer},
+)
 @api_view(["GET", "POST"])
 @permission_classes([CanUseCases])
 def jobs(request: Request) -> Response:
@@ -89,6 +112,11 @@ def _create_jobs(request: Request) -> Response:
     return Response({"results": results}, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(
+    operation_id="jobs_retrieve",
+    parameters=[_JOB],
+    responses={200: job_json.DenoiseJobSerializer, 404: ErrorSerializer},
+)
 @api_view(["GET"])
 @permission_classes([CanUseCases])
 def job_detail(request: Request, pk: int) -> Response:
@@ -98,6 +126,21 @@ def job_detail(request: Request, pk: int) -> Response:
     return Response(job_json.denoise_job(job))
 
 
+@extend_schema(
+    operation_id="jobs_progress",
+    parameters=[
+        OpenApiParameter(
+            "ids", str, description="Comma-separated job ids; all active jobs when absent."
+        ),
+        OpenApiParameter(
+            "kind", str, enum=["denoise", "training"], description="Which jobs (`denoise`)."
+        ),
+    ],
+    responses={
+        200: job_json.JobProgressListSerializer,
+        400: ErrorSerializer,
+    },
+)
 @api_view(["GET"])
 @permission_classes([CanUseCases])
 def jobs_progress(request: Request) -> Response:
@@ -127,6 +170,12 @@ def _action(job, action) -> Response | None:
     return None
 
 
+@extend_schema(
+    operation_id="jobs_retry",
+    request=None,
+    parameters=[_JOB],
+    responses={202: job_json.DenoiseJobSerializer, 404: ErrorSerializer, 409: _REFUSED},
+)
 @api_view(["POST"])
 @permission_classes([CanUseCases])
 def job_retry(request: Request, pk: int) -> Response:
@@ -136,6 +185,12 @@ def job_retry(request: Request, pk: int) -> Response:
     return refused or Response(job_json.denoise_job(job), status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema(
+    operation_id="jobs_cancel",
+    request=None,
+    parameters=[_JOB],
+    responses={200: job_json.DenoiseJobSerializer, 404: ErrorSerializer, 409: _REFUSED},
+)
 @api_view(["POST"])
 @permission_classes([CanUseCases])
 def job_cancel(request: Request, pk: int) -> Response:
@@ -148,6 +203,17 @@ def job_cancel(request: Request, pk: int) -> Response:
 # --- training ------------------------------------------------------------------------------------
 
 
+@extend_schema(
+    methods=["GET"],
+    operation_id="training_jobs_list",
+    responses=job_json.TrainingJobListSerializer,
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="training_jobs_create",
+    request=job_json.TrainingJobInputSerializer,
+    responses={201: job_json.TrainingJobSerializer, 400: ErrorSerializer},
+)
 @api_view(["GET", "POST"])
 @permission_classes([CanUseCases])
 def training_jobs(request: Request) -> Response:
@@ -176,6 +242,11 @@ def training_jobs(request: Request) -> Response:
     return Response(job_json.training_job(job), status=status.HTTP_201_CREATED)
 
 
+@extend_schema(
+    operation_id="training_jobs_retrieve",
+    parameters=[_TRAINING_JOB],
+    responses={200: job_json.TrainingJobSerializer, 404: ErrorSerializer},
+)
 @api_view(["GET"])
 @permission_classes([CanUseCases])
 def training_job_detail(request: Request, pk: int) -> Response:
@@ -183,6 +254,12 @@ def training_job_detail(request: Request, pk: int) -> Response:
     return Response(job_json.training_job(job))
 
 
+@extend_schema(
+    operation_id="training_jobs_cancel",
+    request=None,
+    parameters=[_TRAINING_JOB],
+    responses={200: job_json.TrainingJobSerializer, 404: ErrorSerializer, 409: _REFUSED},
+)
 @api_view(["POST"])
 @permission_classes([CanUseCases])
 def training_job_cancel(request: Request, pk: int) -> Response:
@@ -192,6 +269,12 @@ def training_job_cancel(request: Request, pk: int) -> Response:
     return refused or Response(job_json.training_job(job))
 
 
+@extend_schema(
+    operation_id="training_jobs_retry",
+    request=None,
+    parameters=[_TRAINING_JOB],
+    responses={202: job_json.TrainingJobSerializer, 404: ErrorSerializer, 409: _REFUSED},
+)
 @api_view(["POST"])
 @permission_classes([CanUseCases])
 def training_job_retry(request: Request, pk: int) -> Response:

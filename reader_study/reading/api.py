@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpResponse
 from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
@@ -11,13 +12,41 @@ from rest_framework.response import Response
 
 from reader_study import access
 from reader_study.access import IsReader
+from reader_study.accounts.serializers import ErrorSerializer
 from reader_study.reading import answers, blinded, navigation
+from reader_study.reading.serializers import (
+    AnswersInputSerializer,
+    AnswersSavedSerializer,
+    EventsInputSerializer,
+    SubmitInputSerializer,
+    SubmitRefusalSerializer,
+    SubmittedSerializer,
+)
+
+_TOKEN = OpenApiParameter(
+    "token", str, OpenApiParameter.PATH, description="The presentation's opaque token."
+)
+_CLOSED = OpenApiResponse(
+    ErrorSerializer, description="The study is not open, or does not allow revising."
+)
 
 
 def _problem(exc: answers.AnswerError) -> Response:
     return Response({"detail": str(exc)}, status=exc.status)
 
 
+@extend_schema(
+    operation_id="reading_answers_save",
+    description="Autosave: the whole answer set of the presentation, idempotent.",
+    parameters=[_TOKEN],
+    request=AnswersInputSerializer,
+    responses={
+        200: AnswersSavedSerializer,
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+        409: _CLOSED,
+    },
+)
 @api_view(["PUT"])
 @permission_classes([IsReader])
 def save_answers(request: Request, token: str) -> Response:
@@ -29,6 +58,18 @@ def save_answers(request: Request, token: str) -> Response:
     return Response({"saved": True, "complete": saved.complete, "missing": saved.missing})
 
 
+@extend_schema(
+    operation_id="reading_submit",
+    description="Marks the case answered once every required question is; says where next.",
+    parameters=[_TOKEN],
+    request=SubmitInputSerializer,
+    responses={
+        200: SubmittedSerializer,
+        400: SubmitRefusalSerializer,
+        404: ErrorSerializer,
+        409: SubmitRefusalSerializer,
+    },
+)
 @api_view(["POST"])
 @permission_classes([IsReader])
 def submit(request: Request, token: str) -> Response:
@@ -49,6 +90,16 @@ def submit(request: Request, token: str) -> Response:
     return Response({"next_url": url})
 
 
+@extend_schema(
+    operation_id="reading_log",
+    parameters=[_TOKEN],
+    request=EventsInputSerializer,
+    responses={
+        204: OpenApiResponse(description="Recorded."),
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+    },
+)
 @api_view(["POST"])
 @permission_classes([IsReader])
 def log_events(request: Request, token: str) -> Response:

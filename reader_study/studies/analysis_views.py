@@ -9,13 +9,17 @@ import pandas as pd
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reader_study import access
+from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
 from reader_study.studies import export
 
 BOOTSTRAP = 2000
@@ -30,7 +34,13 @@ def _results(study) -> dict:
     from reader_study.studies.analysis import statistics  # scipy/statsmodels: on use only
 
     frame = scores_frame(study)
-    return statistics.analyse(frame, seed=study.seed, bootstrap=BOOTSTRAP)
+    return statistics.analyse(
+        frame,
+        seed=study.seed,
+        bootstrap=BOOTSTRAP,
+        conditions=study.conditions(),
+        scale=study.scale,
+    )
 
 
 @require_GET
@@ -40,12 +50,18 @@ def analysis(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _context(study) -> dict:
-    results = _results(study)
+    criteria = list(study.criteria.all())
     return {
         "study": study,
-        "results": results,
-        "criteria": list(study.criteria.all()),
-        "conditions": study.conditions(),
+        "results": _results(study),
+        "labels": {c.key: c.label for c in criteria},
+        "figures": {
+            c.key: {
+                kind: reverse("study-figure", args=[study.pk, c.key, kind])
+                for kind in ("distribution", "vgc")
+            }
+            for c in criteria
+        },
     }
 
 
@@ -58,8 +74,11 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     context = _context(study)
     frame = scores_frame(study)
     context["figures"] = {
-        c.key: {kind: plots.data_uri(plots.figure(frame, c.key, kind)) for kind in plots.KINDS}
-        for c in context["criteria"]
+        key: {
+            kind: plots.data_uri(plots.figure(frame, key, kind, study.conditions()))
+            for kind in plots.KINDS
+        }
+        for key in context["labels"]
     }
     html = render_to_string("studies/report.html", context)
     export.record(study, request.user, "report.html")
@@ -75,10 +94,21 @@ def figure(request: HttpRequest, pk: int, criterion: str, kind: str) -> HttpResp
     study = access.study_of_owner(request.user, pk)
     if kind not in plots.KINDS or not study.criteria.filter(key=criterion).exists():
         raise Http404("No such figure.")
-    png = plots.figure(scores_frame(study), criterion, kind)
+    png = plots.figure(scores_frame(study), criterion, kind, study.conditions())
     return HttpResponse(png, content_type="image/png")
 
 
+@extend_schema(
+    operation_id="studies_analysis",
+    description="The study's statistics, as the analysis page shows them.",
+    parameters=[id_path_parameter("The study (its owner's, or any to staff).")],
+    responses={
+        200: OpenApiResponse(
+            OpenApiTypes.OBJECT, description="The results of the statistical analysis."
+        ),
+        404: ErrorSerializer,
+    },
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def analysis_api(request: Request, pk: int) -> Response:

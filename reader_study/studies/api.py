@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
@@ -22,15 +24,30 @@ from rest_framework.response import Response
 
 from reader_study import access
 from reader_study.access import CanUseCases
+from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
 from reader_study.studies import export, lifecycle, setup
 from reader_study.studies.lifecycle import StudyError
 from reader_study.studies.progress import progress
 from reader_study.studies.serializers import (
     CasesInputSerializer,
+    CriterionInputSerializer,
     CriterionSerializer,
     ProgressSerializer,
     ReaderInputSerializer,
+    ScoreRowSerializer,
+    StudyDescriptionSerializer,
+    StudyListSerializer,
+    StudyOpenedSerializer,
     StudySerializer,
+)
+
+_STUDY = id_path_parameter("The study (its owner's, or any to staff).")
+_INVALID = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="Invalid fields (`{field: [messages]}`) or a refused change (`{detail}`).",
+)
+_LOCKED = OpenApiResponse(
+    ErrorSerializer, description="Not possible in the study's state (it is open or closed)."
 )
 
 
@@ -49,6 +66,14 @@ def _fields(serializer: StudySerializer) -> dict:
     return dict(serializer.validated_data)
 
 
+@extend_schema(methods=["GET"], operation_id="studies_list", responses=StudyListSerializer)
+@extend_schema(
+    methods=["POST"],
+    operation_id="studies_create",
+    description="A draft study; criteria, cases and readers follow.",
+    request=StudySerializer,
+    responses={201: StudySerializer, 400: _INVALID},
+)
 @api_view(["GET", "POST"])
 @permission_classes([CanUseCases])
 def studies(request: Request) -> Response:
@@ -64,6 +89,31 @@ def studies(request: Request) -> Response:
     return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(
+    methods=["GET"],
+    operation_id="studies_retrieve",
+    parameters=[_STUDY],
+    responses={200: StudySerializer, 404: ErrorSerializer},
+)
+@extend_schema(
+    methods=["PATCH"],
+    operation_id="studies_partial_update",
+    description="Change options; most lock when the study opens.",
+    parameters=[_STUDY],
+    request=StudySerializer,
+    responses={200: StudySerializer, 400: _INVALID, 404: ErrorSerializer, 409: _LOCKED},
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="studies_destroy",
+    description="Only a draft (a study with readers' answers stays).",
+    parameters=[_STUDY],
+    responses={
+        204: OpenApiResponse(description="Deleted."),
+        404: ErrorSerializer,
+        409: _LOCKED,
+    },
+)
 @api_view(["GET", "PATCH", "DELETE"])
 @permission_classes([IsAuthenticated])
 def study_detail(request: Request, pk: int) -> Response:
@@ -86,6 +136,18 @@ def study_detail(request: Request, pk: int) -> Response:
     return Response(StudySerializer(study).data)
 
 
+@extend_schema(
+    operation_id="studies_criteria_set",
+    description="Replace the criteria of a draft study.",
+    parameters=[_STUDY],
+    request=CriterionInputSerializer(many=True),
+    responses={
+        200: CriterionSerializer(many=True),
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+        409: _LOCKED,
+    },
+)
 @api_view(["PUT"])
 @permission_classes([IsAuthenticated])
 def study_criteria(request: Request, pk: int) -> Response:
@@ -97,6 +159,13 @@ def study_criteria(request: Request, pk: int) -> Response:
     return Response(CriterionSerializer(study.criteria.all(), many=True).data)
 
 
+@extend_schema(
+    operation_id="studies_cases_set",
+    description="Replace the cases of a draft study (training cases among them).",
+    parameters=[_STUDY],
+    request=CasesInputSerializer,
+    responses={200: StudySerializer, 400: _INVALID, 404: ErrorSerializer, 409: _LOCKED},
+)
 @api_view(["PUT"])
 @permission_classes([IsAuthenticated])
 def study_cases(request: Request, pk: int) -> Response:
@@ -116,6 +185,12 @@ def study_cases(request: Request, pk: int) -> Response:
     return Response(StudySerializer(study).data)
 
 
+@extend_schema(
+    operation_id="studies_readers_add",
+    parameters=[_STUDY],
+    request=ReaderInputSerializer,
+    responses={201: StudySerializer, 400: _INVALID, 404: ErrorSerializer, 409: _LOCKED},
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def study_readers(request: Request, pk: int) -> Response:
@@ -130,6 +205,18 @@ def study_readers(request: Request, pk: int) -> Response:
     return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(
+    operation_id="studies_open",
+    description="Open the study to its readers: creates the presentations.",
+    parameters=[_STUDY],
+    request=None,
+    responses={
+        200: StudyOpenedSerializer,
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+        409: _LOCKED,
+    },
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def study_open(request: Request, pk: int) -> Response:
@@ -142,6 +229,12 @@ def study_open(request: Request, pk: int) -> Response:
     return Response(StudySerializer(study).data | {"presentations": created})
 
 
+@extend_schema(
+    operation_id="studies_close",
+    parameters=[_STUDY],
+    request=None,
+    responses={200: StudySerializer, 404: ErrorSerializer, 409: _LOCKED},
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def study_close(request: Request, pk: int) -> Response:
@@ -153,6 +246,11 @@ def study_close(request: Request, pk: int) -> Response:
     return Response(StudySerializer(study).data)
 
 
+@extend_schema(
+    operation_id="studies_progress",
+    parameters=[_STUDY],
+    responses={200: ProgressSerializer, 404: ErrorSerializer},
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def study_progress(request: Request, pk: int) -> Response:
@@ -169,6 +267,15 @@ def _name(study, suffix: str) -> str:
     return f"study-{study.pk}-{suffix}"
 
 
+@extend_schema(
+    operation_id="studies_export_csv",
+    description="Every score, one row each, unblinded (a download; the columns as in export.json).",
+    parameters=[_STUDY],
+    responses={
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="UTF-8 CSV."),
+        404: ErrorSerializer,
+    },
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def export_csv(request: Request, pk: int):
@@ -179,6 +286,12 @@ def export_csv(request: Request, pk: int):
     )
 
 
+@extend_schema(
+    operation_id="studies_export_json",
+    description="Every score, one object each, unblinded (a download).",
+    parameters=[_STUDY],
+    responses={(200, "application/json"): ScoreRowSerializer(many=True), 404: ErrorSerializer},
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def export_json(request: Request, pk: int):
@@ -187,6 +300,12 @@ def export_json(request: Request, pk: int):
     return _download(export.json_chunks(study), "application/json", _name(study, "scores.json"))
 
 
+@extend_schema(
+    operation_id="studies_export_description",
+    description="What a reviewer needs to read the exported table (a download).",
+    parameters=[_STUDY],
+    responses={200: StudyDescriptionSerializer, 404: ErrorSerializer},
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def export_description(request: Request, pk: int) -> Response:

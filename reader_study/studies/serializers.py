@@ -125,3 +125,105 @@ class ProgressSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     readers = ReaderProgressSerializer(many=True)
     cases = CaseProgressSerializer(many=True)
+
+
+class CriterionInputSerializer(serializers.Serializer):
+    """One criterion as set-up sends it (`criteria.clean_specs` checks it)."""
+
+    key = serializers.SlugField(
+        max_length=40, required=False, help_text="Derived from the label when absent."
+    )
+    label = serializers.CharField(max_length=100)
+    required = serializers.BooleanField(required=False, default=True)
+    levels = LevelSerializer(
+        many=True, help_text="Every level of the study's scale, lowest first, with its anchor."
+    )
+
+
+class StudyListSerializer(serializers.Serializer):
+    results = StudySerializer(many=True)
+
+
+class StudyOpenedSerializer(StudySerializer):
+    presentations = serializers.IntegerField(read_only=True, help_text="Presentations created.")
+
+    class Meta(StudySerializer.Meta):
+        fields = [*StudySerializer.Meta.fields, "presentations"]
+
+
+class ScoreRowSerializer(serializers.Serializer):
+    """One score of the export (`export.COLUMNS`), unblinded."""
+
+    study = serializers.CharField()
+    reader = serializers.CharField()
+    reader_pseudonym = serializers.CharField()
+    session = serializers.IntegerField()
+    case = serializers.CharField()
+    position = serializers.IntegerField()
+    side = serializers.CharField()
+    condition = serializers.CharField()
+    model = serializers.CharField()
+    model_version = serializers.CharField()
+    criterion = serializers.CharField()
+    value = serializers.IntegerField()
+    value_label = serializers.CharField()
+    preference = serializers.CharField(help_text="The preferred condition, `none`, or empty.")
+    comment = serializers.CharField()
+    started_at = serializers.CharField(help_text="ISO 8601, or empty.")
+    answered_at = serializers.CharField(help_text="ISO 8601, or empty.")
+    seconds = serializers.FloatField()
+
+
+class ConditionsSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    test = serializers.CharField()
+
+
+class StudyOptionsSerializer(serializers.Serializer):
+    ask_preference = serializers.BooleanField()
+    ask_comment = serializers.BooleanField()
+    allow_revise = serializers.BooleanField()
+    default_preset = serializers.CharField()
+    allow_window_change = serializers.BooleanField()
+
+
+class DescribedCaseSerializer(serializers.Serializer):
+    case = serializers.CharField(help_text="The case's label.")
+    training = serializers.BooleanField()
+    slice_start = serializers.IntegerField(allow_null=True)
+    slice_stop = serializers.IntegerField(allow_null=True)
+
+
+class DescribedReaderSerializer(serializers.Serializer):
+    reader = serializers.CharField()
+    reader_pseudonym = serializers.CharField()
+
+
+class DescribedModelSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    sha256 = serializers.CharField()
+    model_card = serializers.CharField()
+
+
+class StudyDescriptionSerializer(serializers.Serializer):
+    """What a reviewer needs to read the exported table (`export.description`)."""
+
+    study = serializers.CharField(help_text="The study's title.")
+    state = serializers.CharField()
+    instructions = serializers.CharField()
+    conditions = ConditionsSerializer()
+    scale = serializers.CharField()
+    seed = serializers.IntegerField()
+    repeat_fraction = serializers.FloatField()
+    washout_days = serializers.IntegerField()
+    options = StudyOptionsSerializer()
+    criteria = CriterionSerializer(many=True)
+    cases = DescribedCaseSerializer(many=True)
+    readers = DescribedReaderSerializer(many=True)
+    models = DescribedModelSerializer(many=True)
+    columns = serializers.ListField(
+        child=serializers.CharField(), help_text="The export's columns, in order."
+    )
+    opened_at = serializers.CharField(help_text="ISO 8601, or empty.")
+    closed_at = serializers.CharField(help_text="ISO 8601, or empty.")

@@ -18,20 +18,41 @@ from pathlib import Path
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reader_study.access import CanUseCases
+from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
 from reader_study.ingest.limits import current, over_size
 from reader_study.ingest.report import IngestError, SourceFile
 from reader_study.ingest.service import MAX_LABEL, ingest
 from reader_study.inputs import CONTROL_CHARACTERS, BadInput, clean_text
 from reader_study.models import UploadFile, UploadSession
 from reader_study.uploads import arrived, chunks
+from reader_study.uploads import serializers as shapes
 
 MAX_NAME = 500
+
+_UPLOAD = OpenApiParameter(
+    "public_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The upload."
+)
+_FINISHED = OpenApiResponse(ErrorSerializer, description="The upload is finished.")
+_BYTES = {"application/octet-stream": OpenApiTypes.BINARY}
+_DIGEST = OpenApiParameter(
+    "Content-Digest",
+    str,
+    OpenApiParameter.HEADER,
+    description="Optional `sha-256=:<base64>:` of the body; a mismatch is refused.",
+)
 
 
 def _problem(status_code: int, message: str, **extra) -> Response:
@@ -75,6 +96,18 @@ def _session_json(session: UploadSession, with_files: bool = True) -> dict:
     return data
 
 
+@extend_schema(
+    methods=["GET"],
+    operation_id="uploads_list",
+    description="My unfinished uploads (to resume), without their files.",
+    responses=shapes.UploadSessionSummarySerializer(many=True),
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="uploads_create",
+    request=shapes.UploadSessionInputSerializer,
+    responses={201: shapes.UploadSessionSerializer, 400: ErrorSerializer},
+)
 @api_view(["GET", "POST"])
 @permission_classes([CanUseCases])
 def sessions(request: Request) -> Response:
@@ -96,6 +129,20 @@ def sessions(request: Request) -> Response:
     return Response(_session_json(session), status=status.HTTP_201_CREATED)
 
 
+@extend_schema(
+    methods=["GET"],
+    operation_id="uploads_retrieve",
+    parameters=[_UPLOAD],
+    description="The upload, its files and the chunks received.",
+    responses={200: shapes.UploadSessionSerializer, 404: ErrorSerializer},
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="uploads_destroy",
+    parameters=[_UPLOAD],
+    description="Discard the upload and what it received.",
+    responses={204: OpenApiResponse(description="Discarded."), 404: ErrorSerializer},
+)
 @api_view(["GET", "DELETE"])
 @permission_classes([CanUseCases])
 def session_detail(request: Request, public_id: uuid.UUID) -> Response:
@@ -113,6 +160,18 @@ def _still_open(session: UploadSession) -> Response | None:
     return None
 
 
+@extend_schema(
+    operation_id="uploads_files_announce",
+    parameters=[_UPLOAD],
+    request=shapes.AnnounceFilesInputSerializer,
+    responses={
+        200: shapes.UploadFileListSerializer,
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+        409: _FINISHED,
+        413: OpenApiResponse(ErrorSerializer, description="Too many files, or too many bytes."),
+    },
+)
 @api_view(["POST"])
 @permission_classes([CanUseCases])
 def announce_files(request: Request, public_id: uuid.UUID) -> Response:
@@ -179,6 +238,24 @@ def _register(session, existing: UploadFile | None, name: str, size: int, chunk_
     )
 
 
+@extend_schema(
+    operation_id="uploads_chunk_put",
+    description="One chunk of a file: the raw bytes.",
+    parameters=[
+        _UPLOAD,
+        id_path_parameter("The file, as announced.", "file_id"),
+        OpenApiParameter("index", int, OpenApiParameter.PATH, description="0-based chunk index."),
+        _DIGEST,
+    ],
+    request=_BYTES,
+    responses={
+        200: shapes.ChunkReceiptSerializer,
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+        409: _FINISHED,
+        413: ErrorSerializer,
+    },
+)
 @api_view(["PUT"])
 @permission_classes([CanUseCases])
 def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) -> Response:
@@ -204,6 +281,26 @@ def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) 
     )
 
 
+@extend_schema(
+    operation_id="uploads_batch_put",
+    description="Several whole one-chunk files, their bytes one after the other in the order "
+    "of `files`.",
+    parameters=[
+        _UPLOAD,
+        OpenApiParameter(
+            "files", str, required=True, description="Comma-separated file ids, in body order."
+        ),
+        _DIGEST,
+    ],
+    request=_BYTES,
+    responses={
+        200: shapes.ChunkReceiptListSerializer,
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+        409: _FINISHED,
+        413: ErrorSerializer,
+    },
+)
 @api_view(["PUT"])
 @permission_classes([CanUseCases])
 def put_batch(request: Request, public_id: uuid.UUID) -> Response:
@@ -229,6 +326,25 @@ def put_batch(request: Request, public_id: uuid.UUID) -> Response:
     return Response({"files": received})
 
 
+@extend_schema(
+    operation_id="uploads_ingest",
+    parameters=[_UPLOAD],
+    description="Make the case from the received files (201), or find it already there (200).",
+    request=shapes.IngestInputSerializer,
+    responses={
+        200: shapes.IngestReportSerializer,
+        201: shapes.IngestReportSerializer,
+        400: shapes.IngestRefusalSerializer,
+        404: ErrorSerializer,
+        409: PolymorphicProxySerializer(
+            component_name="IngestConflict",
+            serializers=[shapes.IngestRefusalSerializer, ErrorSerializer],
+            resource_type_field_name=None,
+        ),
+        413: shapes.IngestRefusalSerializer,
+        422: shapes.IngestRefusalSerializer,
+    },
+)
 @api_view(["POST"])
 @permission_classes([CanUseCases])
 def ingest_session(request: Request, public_id: uuid.UUID) -> Response:

@@ -55,7 +55,7 @@ def _args(kind: str, study, presentation) -> list:
         "study": [study.pk],
         "token": [presentation.token],
         "image": [presentation.token_a, 0],
-        "figure": [study.pk, "noise", "scores"],
+        "figure": [study.pk, "noise", "distribution"],
     }[kind]
 
 

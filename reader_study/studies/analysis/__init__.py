@@ -1,0 +1,1 @@
+"""Statistics and figures of a visual-grading reader study, from its tidy export (Django-free)."""
