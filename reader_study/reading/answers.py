@@ -122,6 +122,7 @@ def _checked_fields(presentation: Presentation, payload: dict) -> dict:
 
 def completeness(presentation: Presentation) -> tuple[bool, list[str]]:
     study = presentation.study
+    presentation.refresh_from_db(fields=["preference"])
     given = set(presentation.scores.values_list("side", "criterion__key"))
     missing = [
         question_name(c, side, study)
@@ -130,6 +131,8 @@ def completeness(presentation: Presentation) -> tuple[bool, list[str]]:
         for side in sides_of(study)
         if (side, c.key) not in given
     ]
+    if study.ask_preference and not presentation.preference:
+        missing.append("Preference")  # "No preference" is an answer; no answer is not
     return not missing, missing
 
 

@@ -42,7 +42,9 @@ def test_resending_updates_one_row_per_question(mine):
     assert first.status_code == 200 and first.json()["complete"] is False
     assert "Sharpness, A" in first.json()["missing"]
     for _ in range(2):  # a retried request changes nothing more
-        again = _put(client, presentation, {"scores": _all_scores(5), "seconds": 9})
+        again = _put(
+            client, presentation, {"scores": _all_scores(5), "seconds": 9, "preference": "A"}
+        )
         assert again.json() == {"saved": True, "complete": True, "missing": []}
     assert Score.objects.filter(presentation=presentation).count() == 6
     assert set(Score.objects.values_list("value", flat=True)) == {5}
@@ -73,6 +75,9 @@ def test_submit_needs_every_answer_then_leads_on(mine):
     presentation, client = mine
     incomplete = _submit(client, presentation)
     assert incomplete.status_code == 400 and "Image noise, A" in incomplete.json()["missing"]
+    _put(client, presentation, {"scores": _all_scores()})
+    no_preference = _submit(client, presentation)  # the study asks it: "none" is an answer
+    assert no_preference.status_code == 400 and no_preference.json()["missing"] == ["Preference"]
     _put(client, presentation, {"scores": _all_scores(), "preference": "B", "comment": "ok"})
     done = _submit(client, presentation)
     assert done.status_code == 200
@@ -85,7 +90,7 @@ def test_submit_needs_every_answer_then_leads_on(mine):
 def test_the_last_case_leads_to_the_end_screen(mine):
     presentation, client = mine
     for p in Presentation.objects.filter(reader=presentation.reader).order_by("position"):
-        _put(client, p, {"scores": _all_scores()})
+        _put(client, p, {"scores": _all_scores(), "preference": "none"})
         response = _submit(client, p)
     assert response.json()["next_url"] == reverse("reading-done", args=[presentation.study_id])
     assert client.get(response.json()["next_url"]).status_code == 200
@@ -107,7 +112,7 @@ def test_revising_is_refused_when_the_study_forbids_it(mine, world):
     presentation, client = mine
     world["study"].allow_revise = False
     world["study"].save()
-    _put(client, presentation, {"scores": _all_scores()})
+    _put(client, presentation, {"scores": _all_scores(), "preference": "A"})
     _submit(client, presentation)
     refused = _put(client, presentation, {"scores": _all_scores(2)})
     assert refused.status_code == 409 and "revising" in refused.json()["detail"]
