@@ -7,6 +7,7 @@ from django import forms
 from reader_study.access import visible_cases
 from reader_study.models import Case, DenoiserModel, ReaderStudy
 from reader_study.reading.blinded import PRESETS
+from reader_study.studies.setup import OPTION_FIELDS
 
 
 class CaseChoices(forms.ModelMultipleChoiceField):
@@ -37,21 +38,7 @@ class StudyForm(forms.ModelForm):
 
     class Meta:
         model = ReaderStudy
-        fields = [
-            "title",
-            "instructions",
-            "denoiser_model",
-            "comparison_model",
-            "scale",
-            "ask_preference",
-            "ask_comment",
-            "allow_revise",
-            "default_preset",
-            "allow_window_change",
-            "seed",
-            "repeat_fraction",
-            "washout_days",
-        ]
+        fields = list(OPTION_FIELDS)
         labels = {
             "denoiser_model": "Model",
             "comparison_model": "Compare with model (empty: the original images)",

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from reader_study.models import Criterion, DenoiserModel, ReaderStudy, StudyCase, StudyReader
 from reader_study.reading.blinded import PRESETS
+from reader_study.studies.setup import OPTION_FIELDS
 
 
 class LevelSerializer(serializers.Serializer):
@@ -57,20 +58,8 @@ class StudySerializer(serializers.ModelSerializer):
         model = ReaderStudy
         fields = [
             "id",
-            "title",
-            "instructions",
             "state",
-            "denoiser_model",
-            "comparison_model",
-            "scale",
-            "ask_preference",
-            "ask_comment",
-            "allow_revise",
-            "default_preset",
-            "allow_window_change",
-            "seed",
-            "repeat_fraction",
-            "washout_days",
+            *OPTION_FIELDS,
             "created_at",
             "opened_at",
             "closed_at",
