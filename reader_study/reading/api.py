@@ -31,6 +31,9 @@ _CLOSED = OpenApiResponse(
 )
 
 
+IMAGE_CACHE_SECONDS = 3600
+
+
 def _problem(exc: answers.AnswerError) -> Response:
     return Response({"detail": str(exc)}, status=exc.status)
 
@@ -120,4 +123,9 @@ def image(request: Request, token: str, index: int) -> HttpResponse:
     data = blinded.blinded_file(presentation, side, index)
     if data is None:
         raise Http404("No such image.")
-    return HttpResponse(data, content_type="application/dicom")
+    response = HttpResponse(data, content_type="application/dicom")
+    # The URL is a secret of this reader and its bytes never change: the browser may keep
+    # them a while, so the next case's prefetched images load from its cache. Both sides
+    # get the same header.
+    response["Cache-Control"] = f"private, max-age={IMAGE_CACHE_SECONDS}"
+    return response

@@ -15,6 +15,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
+    # Keeps WebGL through SwiftShader, which Chromium otherwise drops without a GPU.
     "--enable-unsafe-swiftshader",
     "--disable-background-networking",
     "--disable-component-update",

@@ -16,24 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.viewer_harness.series import write_pair
 from tests.e2e.viewer_harness.server import CSRF_TOKEN, Harness, HarnessServer, reading_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 ENTRIES = ("src/reading/main.ts", "src/case_viewer/main.ts")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    # Keeps WebGL through SwiftShader, which Chromium otherwise drops without a GPU.
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Both WebGL versions off: Cornerstone must fall back to CPU rendering by itself.
 NO_WEBGL_ARGS = [*CHROMIUM_ARGS, "--disable-webgl", "--disable-webgl2", "--disable-3d-apis"]
 SLICES = 20
