@@ -1,4 +1,4 @@
-"""QIDO-RS: search studies, series and instances (application/dicom+json).
+"""QIDO-RS: search studies, series and instances (application/dicom+json), in SQL.
 
 Matching covers the study keys PS3.18 table 10.6.1-5 requires (StudyDate, StudyTime,
 AccessionNumber, ModalitiesInStudy, ReferringPhysicianName, PatientName, PatientID,
@@ -8,6 +8,13 @@ InstanceNumber), by keyword or by tag (either case of hex): UID lists, * and ? w
 date and time ranges (PS3.4 C.2.2.2); a key given twice matches either value. Series and
 instance searches across all studies also carry and match the study-level attributes. Other
 keys are ignored with a Warning header, as PS3.18 allows.
+
+Every search is answered from the database: the study attributes are columns of Case,
+filled at ingest; each key becomes a SQL condition; limit and offset page in SQL, studies
+oldest first (created_at, then id), series and instances in a fixed order within them, in a
+number of queries that does not grow with the archive. Wildcard matching ignores case, and
+so does exact matching of person names; other values match exactly. `includefield` (keywords
+or tags, or `all`) adds study attributes beyond PS3.18's default set: StudyDescription.
 """
 
 from __future__ import annotations
@@ -15,6 +22,28 @@ from __future__ import annotations
 import json
 import re
 
+from django.db.models import (
+    CharField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    prefetch_related_objects,
+)
+from django.db.models.functions import Cast, Coalesce, Left
+from django.db.models.lookups import (
+    Exact,
+    GreaterThanOrEqual,
+    IExact,
+    In,
+    IsNull,
+    LessThanOrEqual,
+    Lookup,
+)
 from django.http import HttpResponse
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
@@ -26,6 +55,7 @@ from reader_study.dicomweb import lookup
 from reader_study.dicomweb.base import DicomWebView
 from reader_study.dicomweb.negotiation import accepts
 from reader_study.models import Case, Instance, Series
+from reader_study.models.cases import STUDY_ATTRIBUTES, tm_seconds
 
 DICOM_JSON = "application/dicom+json"
 CONTROL = {"limit", "offset", "includefield", "fuzzymatching"}
@@ -43,6 +73,47 @@ STUDY_KEYS = {
 }
 SERIES_KEYS = {"SeriesInstanceUID", "Modality", "SeriesNumber"}
 INSTANCE_KEYS = {"SOPInstanceUID", "SOPClassUID", "InstanceNumber"}
+# The study attributes returned unasked: PS3.18 table 10.6.3-3, those we have.
+STUDY_RETURNED = frozenset(
+    {
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "InstanceAvailability",
+        "ModalitiesInStudy",
+        "ReferringPhysicianName",
+        "RetrieveURL",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyID",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+        # Beyond PS3.18's default: viewers show it in their study lists, and it always was.
+        "StudyDescription",
+    }
+)
+# ...and those returned when asked for (includefield) or matched on.
+STUDY_INCLUDABLE = STUDY_RETURNED
+
+# Where each key's value is: a column of Case, Series or Instance. PatientName and PatientID
+# are the case label; ModalitiesInStudy is the modalities of the case's series.
+CASE_COLUMNS = {**STUDY_ATTRIBUTES, "StudyInstanceUID": "study_instance_uid"}
+SERIES_COLUMNS = {
+    "SeriesInstanceUID": "series_instance_uid",
+    "Modality": "modality",
+    "SeriesNumber": "series_number",
+}
+INSTANCE_COLUMNS = {
+    "SOPInstanceUID": "sop_instance_uid",
+    "SOPClassUID": "sop_class_uid",
+    "InstanceNumber": "instance_number",
+}
+SECONDS_COLUMNS = {"StudyTime": "study_time_seconds"}  # what TM ranges compare
+LABEL_KEYS = ("PatientName", "PatientID")
+LABEL_CHARS = 64  # PN/LO: a longer label is answered (and matched) cut to 64 characters
 
 
 def dicom_json_response(datasets: list[Dataset], ignored: list[str]) -> HttpResponse:
@@ -111,23 +182,8 @@ def _check_value(keyword: str, value: str) -> None:
         raise BadQuery(f"{keyword}={value!r}: wildcards are not allowed in UIDs; list them")
 
 
-def uid_list(patterns: list[str] | None) -> list[str] | None:
-    """The UIDs a UID key lists (comma or backslash separated, repeatable), or None when it
-    is absent or empty (any UID)."""
-    if not patterns or any(p == "" for p in patterns):
-        return None  # an empty value is universal matching
-    return [u.strip() for p in patterns for u in p.replace("\\", ",").split(",") if u.strip()]
-
-
-def _time_bound(text: str, upper: bool) -> float:
-    """A TM value as seconds since midnight; a partial upper bound covers its whole span."""
-    hhmmss, _, fraction = text.replace(":", "").partition(".")
-    filler = "235959" if upper else "000000"
-    hhmmss = hhmmss + filler[len(hhmmss) :]
-    seconds = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:6])
-    if fraction:
-        return seconds + float("0." + fraction)
-    return seconds + (0.999999 if upper and len(text.replace(":", "")) <= 6 else 0.0)
+# --- The matching rules in Python, over one value: the reference the SQL conditions below are
+# tested against (tests/dicomweb/test_qido_sql.py), and the answer for what no row holds.
 
 
 def _in_range(value: str, pattern: str, vr: str) -> bool:
@@ -139,11 +195,11 @@ def _in_range(value: str, pattern: str, vr: str) -> bool:
     if vr == "DA":
         return (not low or value >= low) and (not high or value <= high)
     try:  # the bounds were checked (_check_value); a stored value may be malformed
-        seconds = _time_bound(value, upper=False)
+        seconds = tm_seconds(value)
     except ValueError:
         return False
-    return (not low or seconds >= _time_bound(low, upper=False)) and (
-        not high or seconds <= _time_bound(high, upper=True)
+    return (not low or seconds >= tm_seconds(low)) and (
+        not high or seconds <= tm_seconds(high, upper=True)
     )
 
 
@@ -186,8 +242,127 @@ def _matches(value: str, pattern: str, vr: str = "") -> bool:
     return value == pattern
 
 
+def _vr(keyword: str) -> str:
+    return dictionary_VR(tag_for_keyword(keyword))
+
+
+def _keep(ds: Dataset, filters: dict[str, list[str]]) -> bool:
+    """Whether `ds` matches every key of `filters` (any of its values)."""
+    for keyword, patterns in filters.items():
+        value = ds.get(keyword, "")
+        values = [str(v) for v in value] if isinstance(value, MultiValue | list) else [str(value)]
+        if not any(_matches(v, p, _vr(keyword)) for p in patterns for v in values):
+            return False
+    return True
+
+
+# --- The same rules as SQL conditions ------------------------------------------------------
+
+
+@CharField.register_lookup
+class ILike(Lookup):
+    """`column__ilike=pattern`: SQL LIKE ignoring case, `\\` escaping a literal %, _ or
+    itself (like_pattern writes one); Postgres ILIKE, elsewhere UPPER() on both sides."""
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            sql = f"{lhs} ILIKE {rhs} ESCAPE '\\'"
+        else:
+            sql = f"UPPER({lhs}) LIKE UPPER({rhs}) ESCAPE '\\'"
+        return sql, [*lhs_params, *rhs_params]
+
+
+class Bytewise(Func):
+    """Text compared character by character as Python compares strings, whatever the
+    database's collation: Postgres's `COLLATE "C"` (SQLite compares so already)."""
+
+    arity = 1
+    template = "%(expressions)s"
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = '%(expressions)s COLLATE "C"'
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def like_pattern(pattern: str) -> str:
+    """DICOM wildcards (* any run, ? one character) as a LIKE pattern escaped by `\\`."""
+    escaped = re.sub(r"([\\%_])", r"\\\1", pattern)
+    return re.sub(r"\*+", "%", escaped).replace("?", "_")
+
+
+def _column(keyword: str, case: str, series: str):
+    """The expression of `keyword`'s value, from rows whose Case is at the path `case` and
+    whose Series at `series` ("" for the rows themselves, "case__"...)."""
+    if keyword in LABEL_KEYS:
+        return Left(f"{case}label", LABEL_CHARS)
+    if keyword in CASE_COLUMNS:
+        return F(case + CASE_COLUMNS[keyword])
+    if keyword in SERIES_COLUMNS:
+        path = series + SERIES_COLUMNS[keyword]
+    else:
+        path = INSTANCE_COLUMNS[keyword]
+    if keyword in ("SeriesNumber", "InstanceNumber"):  # IS: matched as the text answered
+        return Coalesce(Cast(path, CharField()), Value(""))
+    return F(path)
+
+
+def _value_condition(column, pattern: str, vr: str, seconds=None) -> Q:
+    """`column` matches `pattern` (as _matches says); `seconds` is its TM value in seconds."""
+    if vr == "UI" or "\\" in pattern or (vr == "CS" and "," in pattern):
+        listed = {p.strip() for p in pattern.replace("\\", ",").split(",")}
+        return Q(In(column, sorted(listed)))
+    if vr in ("DA", "TM") and "-" in pattern:
+        low, _, high = (bound.strip() for bound in pattern.partition("-"))
+        if vr == "DA":  # YYYYMMDD: compared as text
+            where, column = ~Q(Exact(column, "")), Bytewise(column)
+            where &= Q(GreaterThanOrEqual(column, low)) if low else Q()
+            return where & (Q(LessThanOrEqual(column, high)) if high else Q())
+        where = Q(IsNull(seconds, False))
+        where &= Q(GreaterThanOrEqual(seconds, tm_seconds(low))) if low else Q()
+        return where & (Q(LessThanOrEqual(seconds, tm_seconds(high, upper=True))) if high else Q())
+    if "*" in pattern or "?" in pattern:
+        return Q(ILike(column, like_pattern(pattern)))
+    if vr == "PN":
+        return Q(IExact(column, pattern))
+    return Q(Exact(column, pattern))
+
+
+def _modalities_condition(pattern: str, case: str) -> Q:
+    """A series of the case has a matching modality; a case without series yet (being
+    ingested) counts as CT, as it is answered."""
+    of_case = Series.objects.filter(case=OuterRef(case.removesuffix("__") or "pk"))
+    where = Q(Exists(of_case.filter(_value_condition(F("modality"), pattern, "CS"))))
+    return (where | ~Q(Exists(of_case))) if _matches("CT", pattern, "CS") else where
+
+
+def _where(filters: dict[str, list[str]], case: str = "", series: str = "") -> Q:
+    """The SQL condition of `filters`: each key matches one of its values."""
+    where = Q()
+    for keyword, patterns in filters.items():
+        if any(p in ("", "*") for p in patterns):
+            continue  # universal matching
+        either = Q()
+        for pattern in patterns:
+            if keyword == "ModalitiesInStudy":
+                either |= _modalities_condition(pattern, case)
+                continue
+            seconds = F(case + SECONDS_COLUMNS[keyword]) if keyword in SECONDS_COLUMNS else None
+            column = _column(keyword, case, series)
+            either |= _value_condition(column, pattern, _vr(keyword), seconds)
+        where &= either
+    return where
+
+
 class BadQuery(ParseError):
     """400 with the reason, through DRF's exception handling."""
+
+
+# Beyond any table's size; bounds what reaches SQL (a 64-bit integer).
+MAX_PAGING = 10**15
 
 
 def _paging(request) -> tuple[int, int]:
@@ -197,42 +372,64 @@ def _paging(request) -> tuple[int, int]:
         raw = request.query_params.get(name) or "0"  # empty: as if absent
         if not (raw.isascii() and raw.isdigit()):
             raise BadQuery(f"{name} must be a non-negative integer, not {raw!r}")
-        values.append(int(raw))
-    return values[0], values[1]
+        values.append(int(raw) if len(raw) < 16 else MAX_PAGING)
+    return min(values[0], MAX_PAGING), min(values[1], MAX_PAGING)
 
 
-def _page(request, items: list) -> list:
-    offset, limit = _paging(request)
-    items = items[offset:]
-    return items[:limit] if limit > 0 else items
+def _page(rows: QuerySet, offset: int, limit: int) -> QuerySet:
+    return rows[offset : offset + limit] if limit > 0 else rows[offset:]
 
 
-def study_dataset(request, case: Case) -> Dataset:
+def _included(request, filters: dict[str, list[str]]) -> frozenset[str]:
+    """The study attributes to return: PS3.18's default set, the matching keys and those
+    `includefield` names (keywords or tags, comma-separated, repeatable, or `all`); names of
+    attributes we do not have are ignored."""
+    names = set(filters)
+    for key, values in request.query_params.lists():
+        if key.lower() == "includefield":
+            names.update(_keyword(n.strip()) for value in values for n in value.split(","))
+    if any(name.lower() == "all" for name in names):
+        return STUDY_INCLUDABLE
+    return STUDY_RETURNED | (names & STUDY_INCLUDABLE)
+
+
+# Cases whose series one query fetches: bounds the parameters of its IN list (SQLite allows
+# 32766), so only a page of more studies than this takes more than one query.
+SUMMARY_BATCH = 1000
+
+
+def _with_series(cases: list[Case]) -> list[Case]:
+    """`cases` (each once) with what a study answers of its series, modality and size, fetched
+    in one query per SUMMARY_BATCH cases."""
+    cases = list({case.pk: case for case in cases}.values())
+    summary = Series.objects.only("case", "modality", "num_instances").order_by()
+    for start in range(0, len(cases), SUMMARY_BATCH):
+        batch = cases[start : start + SUMMARY_BATCH]
+        prefetch_related_objects(batch, Prefetch("series", queryset=summary))
+    return cases
+
+
+def study_dataset(request, case: Case, included=STUDY_INCLUDABLE) -> Dataset:
+    """A case's study attributes, from its row and its series (fetched by _with_series)."""
     series = list(case.series.all())
+    label = case.label[:LABEL_CHARS]
+    values = {
+        **{keyword: getattr(case, field) for keyword, field in STUDY_ATTRIBUTES.items()},
+        "StudyInstanceUID": case.study_instance_uid,
+        "PatientName": label,
+        "PatientID": label,
+        "ModalitiesInStudy": sorted({s.modality for s in series}) or ["CT"],
+        "NumberOfStudyRelatedSeries": len(series),
+        "NumberOfStudyRelatedInstances": sum(s.num_instances for s in series),
+        "InstanceAvailability": "ONLINE",
+    }
     ds = Dataset()
-    original = case.original_series if series else None  # None: a case being ingested
-    first = original.instances.order_by(*lookup.ORDER).first() if original else None
-    header = lookup.read(first, pixels=False) if first else Dataset()
-    for keyword in (
-        "StudyDate",
-        "StudyTime",
-        "AccessionNumber",
-        "StudyID",
-        "StudyDescription",
-        "ReferringPhysicianName",
-        "PatientBirthDate",
-        "PatientSex",
-    ):
-        setattr(ds, keyword, header.get(keyword, ""))
     ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.StudyInstanceUID = case.study_instance_uid
-    ds.PatientName = case.label[:64]
-    ds.PatientID = case.label[:64]
-    ds.ModalitiesInStudy = sorted({s.modality for s in series}) or ["CT"]
-    ds.NumberOfStudyRelatedSeries = len(series)
-    ds.NumberOfStudyRelatedInstances = sum(s.num_instances for s in series)
-    ds.InstanceAvailability = "ONLINE"
-    ds.RetrieveURL = lookup.study_url(request, case.study_instance_uid)
+    for keyword, value in values.items():
+        if keyword in included:
+            setattr(ds, keyword, value)
+    if "RetrieveURL" in included:
+        ds.RetrieveURL = lookup.study_url(request, case.study_instance_uid)
     return ds
 
 
@@ -266,14 +463,18 @@ def instance_dataset(request, instance: Instance) -> Dataset:
     return ds
 
 
-def _keep(ds: Dataset, filters: dict[str, list[str]]) -> bool:
-    for keyword, patterns in filters.items():
-        value = ds.get(keyword, "")
-        values = [str(v) for v in value] if isinstance(value, MultiValue | list) else [str(value)]
-        vr = dictionary_VR(tag_for_keyword(keyword))
-        if not any(_matches(v, p, vr) for p in patterns for v in values):
-            return False
-    return True
+class StudyAttributes:
+    """The study-level attributes a search across studies returns with every series or
+    instance (PS3.18 10.6.3.3), from the rows of the cases on the page."""
+
+    def __init__(self, request, cases: list[Case], included: frozenset[str]) -> None:
+        self.by_case = {c.pk: study_dataset(request, c, included) for c in _with_series(cases)}
+
+    def add_to(self, ds: Dataset, case: Case) -> Dataset:
+        for element in self.by_case[case.pk]:
+            if element.keyword != "RetrieveURL" and element.tag not in ds:
+                ds.add(element)
+        return ds
 
 
 class SearchView(DicomWebView):
@@ -288,73 +489,55 @@ class SearchView(DicomWebView):
 class SearchStudies(SearchView):
     def get(self, request):
         filters, ignored = _filters(request, STUDY_KEYS)
-        _paging(request)
-        cases = visible_cases(request.user).prefetch_related("series")
-        uids = uid_list(filters.get("StudyInstanceUID"))
-        if uids is not None:
-            cases = cases.filter(study_instance_uid__in=uids)
-        found = [ds for ds in (study_dataset(request, c) for c in cases) if _keep(ds, filters)]
-        return dicom_json_response(_page(request, found), ignored)
-
-
-class StudyAttributes:
-    """Each case's study-level attributes, read once per search: a search across studies
-    returns them with every series or instance and matches the study keys against them
-    (PS3.18 10.6.3.3)."""
-
-    def __init__(self, request) -> None:
-        self.request, self.by_case = request, {}
-
-    def add_to(self, ds: Dataset, case: Case) -> Dataset:
-        if case.pk not in self.by_case:
-            self.by_case[case.pk] = study_dataset(self.request, case)
-        study = self.by_case[case.pk]
-        for element in study:
-            if element.keyword not in ("RetrieveURL",) and element.tag not in ds:
-                ds.add(element)
-        return ds
+        offset, limit = _paging(request)
+        included = _included(request, filters)
+        cases = visible_cases(request.user).filter(_where(filters)).order_by("created_at", "pk")
+        page = _with_series(list(_page(cases, offset, limit)))
+        return dicom_json_response([study_dataset(request, c, included) for c in page], ignored)
 
 
 class SearchSeries(SearchView):
     def get(self, request, study_uid: str | None = None):
         filters, ignored = _filters(request, SERIES_KEYS | (set() if study_uid else STUDY_KEYS))
-        _paging(request)
+        offset, limit = _paging(request)
         series = Series.objects.filter(case__in=visible_cases(request.user)).select_related("case")
         if study_uid:
             series = series.filter(case__study_instance_uid=study_uid)
-        studies = None if study_uid else StudyAttributes(request)
-        found = []
-        for s in series.order_by("case", "kind", "pk"):
-            ds = series_dataset(request, s)
-            if studies is not None:
+        series = series.filter(_where(filters, case="case__")).order_by(
+            "case__created_at", "case__pk", "kind", "pk"
+        )
+        page = list(_page(series, offset, limit))
+        found = [series_dataset(request, s) for s in page]
+        if not study_uid:
+            studies = StudyAttributes(request, [s.case for s in page], _included(request, filters))
+            for ds, s in zip(found, page, strict=True):
                 studies.add_to(ds, s.case)
-            if _keep(ds, filters):
-                found.append(ds)
-        return dicom_json_response(_page(request, found), ignored)
+        return dicom_json_response(found, ignored)
 
 
 class SearchInstances(SearchView):
     def get(self, request, study_uid: str | None = None, series_uid: str | None = None):
         keys = INSTANCE_KEYS | SERIES_KEYS | ({"StudyInstanceUID"} if study_uid else STUDY_KEYS)
         filters, ignored = _filters(request, keys)
-        _paging(request)
-        studies = None if study_uid else StudyAttributes(request)
+        offset, limit = _paging(request)
         instances = lookup.visible_instances(request.user)
         if study_uid:
             instances = instances.filter(series__case__study_instance_uid=study_uid)
         if series_uid:
             instances = instances.filter(series__series_instance_uid=series_uid)
-        sops = uid_list(filters.get("SOPInstanceUID"))
-        if sops is not None:
-            instances = instances.filter(sop_instance_uid__in=sops)
-        ordered = instances.order_by("series__case", "series__pk", *lookup.ORDER)
+        instances = instances.filter(
+            _where(filters, case="series__case__", series="series__")
+        ).order_by("series__case__created_at", "series__case__pk", "series__pk", *lookup.ORDER)
+        page = list(_page(instances, offset, limit))
         found = []
-        for instance in ordered:
+        for instance in page:
             ds = instance_dataset(request, instance)
             ds.Modality = instance.series.modality
             ds.SeriesNumber = instance.series.series_number or ""
-            if studies is not None:
+            found.append(ds)
+        if not study_uid:
+            cases = [i.series.case for i in page]
+            studies = StudyAttributes(request, cases, _included(request, filters))
+            for ds, instance in zip(found, page, strict=True):
                 studies.add_to(ds, instance.series.case)
-            if _keep(ds, filters):
-                found.append(ds)
-        return dicom_json_response(_page(request, found), ignored)
+        return dicom_json_response(found, ignored)

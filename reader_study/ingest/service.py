@@ -203,9 +203,10 @@ def _create(owner, label, key, plan, results, written: WrittenFiles) -> Case:
         "warnings": plan.warnings
     }
     series.save()
+    attributes = case.take_study_attributes(first_ds)  # what QIDO-RS searches
     case.status = Case.Status.READY
     case.status_message = _summary(len(instances), frames, series, results)
-    case.save(update_fields=["status", "status_message", "updated_at"])
+    case.save(update_fields=["status", "status_message", "updated_at", *attributes])
     _announce_ready(case)
     return case
 

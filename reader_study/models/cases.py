@@ -26,6 +26,20 @@ class Case(models.Model):
     status_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The study attributes QIDO-RS matches and returns, as the de-identified header of the
+    # first stored instance has them (blank when it has none): searched in SQL, never read
+    # from files. PatientName and PatientID are the label.
+    study_date = models.CharField(max_length=16, blank=True)
+    study_time = models.CharField(max_length=32, blank=True)
+    # study_time as seconds since midnight (tm_seconds), for time ranges; null when blank
+    # or malformed.
+    study_time_seconds = models.FloatField(null=True, blank=True)
+    accession_number = models.CharField(max_length=64, blank=True)
+    study_id = models.CharField(max_length=64, blank=True)
+    study_description = models.CharField(max_length=64, blank=True)
+    referring_physician_name = models.CharField(max_length=324, blank=True)
+    patient_birth_date = models.CharField(max_length=16, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -34,9 +48,61 @@ class Case(models.Model):
     def __str__(self) -> str:
         return self.label
 
+    def take_study_attributes(self, header) -> list[str]:
+        """Copies the study attributes of a DICOM header (anything with .get(keyword));
+        returns the names of the fields it set."""
+        for keyword, field in STUDY_ATTRIBUTES.items():
+            setattr(self, field, header_text(header, keyword)[: _max_length(field)])
+        try:
+            self.study_time_seconds = tm_seconds(self.study_time) if self.study_time else None
+        except ValueError:
+            self.study_time_seconds = None
+        return [*STUDY_ATTRIBUTES.values(), "study_time_seconds"]
+
     @property
     def original_series(self) -> Series | None:
         return self.series.filter(kind=Series.Kind.ORIGINAL).first()
+
+
+# DICOM keyword: the Case field that keeps it.
+STUDY_ATTRIBUTES = {
+    "StudyDate": "study_date",
+    "StudyTime": "study_time",
+    "AccessionNumber": "accession_number",
+    "StudyID": "study_id",
+    "StudyDescription": "study_description",
+    "ReferringPhysicianName": "referring_physician_name",
+    "PatientBirthDate": "patient_birth_date",
+    "PatientSex": "patient_sex",
+}
+
+
+def _max_length(field: str) -> int:
+    return Case._meta.get_field(field).max_length
+
+
+def header_text(header, keyword: str) -> str:
+    """An attribute's value as text: blank when absent or empty, values of a multi-valued
+    one joined by a backslash (as DICOM encodes them)."""
+    value = header.get(keyword, "")
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):  # pydicom's MultiValue is a list
+        return "\\".join(str(v) for v in value).strip()
+    return str(value).strip()
+
+
+def tm_seconds(text: str, upper: bool = False) -> float:
+    """A DICOM TM value (HHMMSS.FFFFFF, a leading part of it, colons allowed) as seconds since
+    midnight; as an upper bound, a partial value covers its whole span. ValueError when it
+    is not a time."""
+    hhmmss, _, fraction = text.replace(":", "").partition(".")
+    filler = "235959" if upper else "000000"
+    hhmmss = hhmmss + filler[len(hhmmss) :]
+    seconds = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:6])
+    if fraction:
+        return seconds + float("0." + fraction)
+    return seconds + (0.999999 if upper and len(text.replace(":", "")) <= 6 else 0.0)
 
 
 class SeriesQuerySet(models.QuerySet):
