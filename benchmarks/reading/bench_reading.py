@@ -35,6 +35,7 @@ for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "MEDI
     os.environ.pop(name, None)
 
 import django  # noqa: E402
+import numpy as np  # noqa: E402
 
 django.setup()
 
@@ -42,8 +43,8 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from denoiser.dicom.write import write_series  # noqa: E402
+from denoiser.phantoms import abdominal_phantom  # noqa: E402
 from reader_study.access import READER, RESEARCHER, assign_role  # noqa: E402
-from reader_study.ingest.demo import demo_volume  # noqa: E402
 from reader_study.ingest.report import SourceFile  # noqa: E402
 from reader_study.ingest.service import ingest  # noqa: E402
 from reader_study.models import Case  # noqa: E402
@@ -72,6 +73,16 @@ LOADED = """(name) => {
 }"""
 
 
+def noisy_volume(seed: int, slices: int, size: int):
+    """A phantom stack with white noise: the reading path's cost does not depend on realism
+    (the demo's projection-domain simulation would take minutes at 512^2)."""
+    phantom = abdominal_phantom(size, seed)
+    rng = np.random.default_rng(seed)
+    scale = np.linspace(0.95, 1.05, slices, dtype=np.float32)[:, None, None]
+    volume = phantom.hu[None] * scale + rng.normal(0, 30, (slices, size, size))
+    return volume.astype(np.float32), phantom.pixel_spacing_mm
+
+
 def build(cases: int, slices: int, size: int) -> None:
     call_command("migrate", verbosity=0)
     call_command("collectstatic", "--noinput", verbosity=0)
@@ -82,7 +93,7 @@ def build(cases: int, slices: int, size: int) -> None:
     model = register_default_model()
     labels = []
     for n in range(cases):
-        volume, spacing = demo_volume(100 + n, 0.25, slices, size)
+        volume, spacing = noisy_volume(100 + n, slices, size)
         folder = VAR / f"case-{n}"
         paths = write_series(volume, folder, pixel_spacing=spacing, slice_thickness=1.0,
                              seed=f"bench-reading-{n}")  # fmt: skip

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pydicom
+from django.core.cache import cache
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import apply_rescale
 from pydicom.uid import (
@@ -36,6 +37,7 @@ PRESETS = {
     "lung": ("Lung", 1500, -600),
 }
 HU_MIN, HU_MAX = -32768, 32767
+STACK_CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,34 @@ def side_series(presentation: Presentation, side: str) -> tuple[Series, Series]:
 
 def blinded_file(presentation: Presentation, side: str, index: int) -> bytes | None:
     """Slice `index` of `side` as a normalised Part 10 file; None when out of range."""
-    shown, reference = side_series(presentation, side)
-    shown_slices = slices(shown, presentation.study_case)
-    geometry_slices = slices(reference, presentation.study_case)
+    shown_slices, geometry_slices = _stacks(presentation, side)
     if not 0 <= index < min(len(shown_slices), len(geometry_slices)):
         return None
     pixels = hounsfield(shown_slices[index])
-    geometry = header_of(geometry_slices[index])
+    geometry = _geometry(geometry_slices[index])
     _, width, center = PRESETS.get(presentation.study.default_preset, PRESETS["abdomen"])
     return encode(build(presentation.token, index, geometry, pixels, (width, center)))
+
+
+def _stacks(presentation: Presentation, side: str) -> tuple[list[Slice], list[Slice]]:
+    """(the slices shown on `side`, the reference slices giving the geometry), kept a while:
+    a stored series never changes, and a viewer asks for each of its slices in turn."""
+    key = f"reading-stacks:{presentation.token}:{side}"  # unique, never reused
+    found = cache.get(key)
+    if found is None:
+        shown, reference = side_series(presentation, side)
+        found = (slices(shown, presentation.study_case), slices(reference, presentation.study_case))
+        cache.set(key, found, STACK_CACHE_SECONDS)
+    return found
+
+
+def _geometry(item: Slice) -> Geometry:
+    key = f"reading-geometry:{item.instance.sha256}:{item.instance.pk}:{item.frame}"
+    found = cache.get(key)
+    if found is None:
+        found = header_of(item)
+        cache.set(key, found, STACK_CACHE_SECONDS)
+    return found
 
 
 def slice_count(presentation: Presentation) -> int:
