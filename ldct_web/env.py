@@ -127,7 +127,9 @@ def database(name: str, default_sqlite: Path) -> dict:
 def _persistent(config: dict) -> dict:
     """Connections outlive a request: opening one costs more than a small request (SQLite:
     about 1.5 ms with its PRAGMAs, a third of an upload chunk's database time)."""
-    config["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 60)
+    # 0: a connection per request. The web server's gevent workers run each request in a
+    # greenlet of its own, and a kept connection per greenlet would pile up unused.
+    config["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 0)
     config["CONN_HEALTH_CHECKS"] = True
     return config
 

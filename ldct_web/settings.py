@@ -110,6 +110,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Per process: blinded reading keeps slice lists and geometry, the analysis page its
+# results (both derived from data that never changes under the same key).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 50000},
+    }
+}
+
 # --- Static files and the Vite bundle -------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.text("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
@@ -272,8 +281,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 # Behind a proxy, the client's address is the proxy's unless the proxy is trusted to say it.
-AXES_IPWARE_PROXY_COUNT = env.integer("LDCT_TRUSTED_PROXIES", 0, minimum=0)
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Behind trusted proxies the client is the address they add to X-Forwarded-For (counted
+# from the right, so a client cannot forge it); without, X-Forwarded-For is ignored.
+LDCT_TRUSTED_PROXIES = env.integer("LDCT_TRUSTED_PROXIES", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "reader_study.accounts.addresses.client_address"
 
 # --- Content-Security-Policy (django-csp) ---------------------------------
 # Scripts and styles only from this site's bundle; the viewer's codecs are WebAssembly

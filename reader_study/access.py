@@ -157,7 +157,9 @@ def owned_studies(user) -> QuerySet[ReaderStudy]:
 
 
 def study_of_owner(user, pk: int) -> ReaderStudy:
-    study = owned_studies(user).filter(pk=pk).first()
+    """The study `pk` of `user` (a researcher, or staff); 404 for anyone else, readers and
+    former researchers included: a study's existence is not revealed."""
+    study = owned_studies(user).filter(pk=pk).first() if can_use_cases(user) else None
     if study is None:
         raise Http404("No such study of yours.")
     return study

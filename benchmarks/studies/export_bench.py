@@ -122,9 +122,9 @@ def export_csv(study) -> int:
 
 
 def analyse(study) -> dict:
-    from reader_study.studies.analysis_views import _results
+    from reader_study.studies.analysis_views import _compute
 
-    return _results(study)
+    return _compute(study)  # the computation itself, never the cached result
 
 
 def main() -> int:

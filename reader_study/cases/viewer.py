@@ -25,7 +25,7 @@ def _case_series(request: HttpRequest, pk: int, series_pk: int) -> Series:
     return get_object_or_404(case.series, pk=series_pk)
 
 
-def _slice_file(series: Series, index: int, hu: np.ndarray, geometry_from, key: str, window):
+def _slice_file(index: int, hu: np.ndarray, geometry_from, key: str, window):
     return encode(build(key, index, header_of(geometry_from), hu, window))
 
 
@@ -37,7 +37,7 @@ def slice_file(request: HttpRequest, pk: int, series_pk: int, index: int) -> Htt
         raise Http404("No such slice.")
     hu = hounsfield(found[index])
     window = PRESETS["abdomen"][1:]
-    data = _slice_file(series, index, hu, found[index], f"viewer-{series.pk}", window)
+    data = _slice_file(index, hu, found[index], f"viewer-{series.pk}", window)
     return HttpResponse(data, content_type="application/dicom")
 
 
@@ -55,7 +55,7 @@ def difference_file(request: HttpRequest, pk: int, series_pk: int, index: int) -
     diff = np.clip(diff, -32768, 32767).astype(np.int16)
     key = f"difference-{denoised.pk}"
     return HttpResponse(
-        _slice_file(denoised, index, diff, theirs[index], key, DIFFERENCE_WINDOW),
+        _slice_file(index, diff, theirs[index], key, DIFFERENCE_WINDOW),
         content_type="application/dicom",
     )
 

@@ -90,6 +90,8 @@ def jobs(request: Request) -> Response:
 
 
 def _create_jobs(request: Request) -> Response:
+    if not isinstance(request.data, dict):
+        return _error('Send a JSON object: {"cases": [ids], "model": id}.')
     try:
         case_ids = row_ids(request.data.get("cases"), "cases")
         model_id = request.data.get("model")
@@ -221,6 +223,8 @@ def training_jobs(request: Request) -> Response:
         items = visible_training_jobs(request.user)[:MAX_LIST]
         return Response({"results": [job_json.training_job(j, history=False) for j in items]})
     data = request.data
+    if not isinstance(data, dict):
+        return _error("Send a JSON object with name, low_dose_cases, normal_dose_cases, options.")
     try:
         name = str(data.get("name") or "").strip()
         if not name or not name.replace("-", "").replace("_", "").isalnum():

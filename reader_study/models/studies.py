@@ -230,10 +230,6 @@ class Presentation(models.Model):
     def __str__(self) -> str:
         return f"{self.reader} session {self.session} #{self.position}"
 
-    def condition_of(self, side: str) -> str:
-        reference, test = self.study.conditions()
-        return test if (side == "A") == self.test_on_a else reference
-
 
 class Score(models.Model):
     presentation = models.ForeignKey(Presentation, on_delete=models.CASCADE, related_name="scores")

@@ -1,12 +1,14 @@
 """Saving a reader's answers: idempotent, checked, and never silently changing the past.
 
-The browser sends the whole answer set of a presentation with every change (PUT), so a
-retried request is harmless: each (presentation, side, criterion) has one row, updated in
-place. Answers to a closed study, or a revision the study does not allow, are refused.
+The browser sends every answer given so far with each change (PUT), so a retried request
+is harmless: each (presentation, side, criterion) has one row, updated in place; an answer
+once given is changed, never removed (a radio button cannot be unset). Answers to a closed
+study, or a revision the study does not allow, are refused.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -16,6 +18,8 @@ from reader_study.models import Criterion, Presentation, ReaderStudy, Score, Stu
 
 MAX_COMMENT = 5000
 MAX_EVENTS = 20000
+MAX_EVENT_TEXT = 40  # an event's strings are kinds, sides and preset keys
+MAX_SECONDS = 7 * 24 * 3600.0
 PREFERENCES = ("A", "B", "none", "")
 
 
@@ -63,7 +67,7 @@ def save(presentation: Presentation, payload: dict) -> Saved:
     fields = _checked_fields(presentation, payload)
     now = timezone.now()
     with transaction.atomic():
-        locked = Presentation.objects.select_for_update().get(pk=presentation.pk)
+        locked = _locked(presentation)
         for (side, key), value in values.items():
             Score.objects.update_or_create(
                 presentation=locked, side=side, criterion=criteria[key], defaults={"value": value}
@@ -76,6 +80,17 @@ def save(presentation: Presentation, payload: dict) -> Saved:
         locked.updated_at = now
         locked.save()
     return Saved(*completeness(presentation))
+
+
+def _locked(presentation: Presentation) -> Presentation:
+    """The presentation's row and its study's, locked (FOR UPDATE covers the joined row),
+    after checking again under the lock that it may still change: a study closed, or the
+    case submitted, by a request that raced this one."""
+    locked = (
+        Presentation.objects.select_for_update().select_related("study").get(pk=presentation.pk)
+    )
+    check_writable(locked)
+    return locked
 
 
 def _checked_scores(items, criteria: dict[str, Criterion], sides) -> dict:
@@ -113,11 +128,21 @@ def _checked_fields(presentation: Presentation, payload: dict) -> dict:
             raise AnswerError(f"comment: text of at most {MAX_COMMENT} characters.")
         out["comment"] = comment
     if "seconds" in payload:
-        seconds = payload["seconds"]
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise AnswerError("seconds: the focused reading time, a non-negative number.")
-        out["seconds"] = min(float(seconds), 7 * 24 * 3600.0)
+        out["seconds"] = checked_seconds(payload["seconds"])
     return out
+
+
+def checked_seconds(value) -> float:
+    """The focused reading time sent by the page: a finite, non-negative number (capped)."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise AnswerError("seconds: the focused reading time, a non-negative number.")
+    return min(seconds, MAX_SECONDS)
 
 
 def completeness(presentation: Presentation) -> tuple[bool, list[str]]:
@@ -144,9 +169,9 @@ def submit(presentation: Presentation, seconds: float | None = None) -> None:
         raise AnswerError("Answer every question first: " + "; ".join(missing) + ".")
     now = timezone.now()
     with transaction.atomic():
-        locked = Presentation.objects.select_for_update().get(pk=presentation.pk)
+        locked = _locked(presentation)
         if seconds is not None:
-            locked.seconds = max(locked.seconds, min(float(seconds), 7 * 24 * 3600.0))
+            locked.seconds = max(locked.seconds, checked_seconds(seconds))
         locked.answered_at = locked.answered_at or now
         locked.updated_at = now
         locked.save()
@@ -155,7 +180,9 @@ def submit(presentation: Presentation, seconds: float | None = None) -> None:
 
 
 def _mark_session_done(member: StudyReader, now) -> None:
-    """Starts the washout when the reader has answered all of session 1."""
+    """Starts the washout when the reader has answered all of session 1. The reader's row is
+    locked first, so two last submits that race both see each other's answer."""
+    member = StudyReader.objects.select_for_update().get(pk=member.pk)
     if member.session1_done_at is not None:
         return
     if not member.presentations.filter(session=1, answered_at__isnull=True).exists():
@@ -165,12 +192,26 @@ def _mark_session_done(member: StudyReader, now) -> None:
 
 def record_events(presentation: Presentation, events) -> None:
     """Appends interaction events ([ms, kind, ...]), bounded per presentation."""
+    if presentation.study.state != ReaderStudy.State.OPEN:
+        return  # a closed study's record is final
     if not isinstance(events, list) or not all(isinstance(e, list) and e for e in events):
         raise AnswerError("events: a list of [milliseconds, kind, ...] lists.")
-    clean = [e[:6] for e in events if all(isinstance(v, int | float | str | bool) for v in e)]
+    if len(events) > MAX_EVENTS:
+        raise AnswerError(f"events: at most {MAX_EVENTS} a request.")
+    clean = [[_event_value(v) for v in e[:6]] for e in events if all(_plain(v) for v in e)]
     with transaction.atomic():
         locked = Presentation.objects.select_for_update().get(pk=presentation.pk)
         room = MAX_EVENTS - len(locked.interactions)
         if room > 0:
             locked.interactions = locked.interactions + clean[:room]
             locked.save(update_fields=["interactions"])
+
+
+def _plain(value) -> bool:
+    return isinstance(value, bool | str) or (
+        isinstance(value, int | float) and math.isfinite(float(value))
+    )
+
+
+def _event_value(value):
+    return value[:MAX_EVENT_TEXT] if isinstance(value, str) else value

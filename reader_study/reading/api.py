@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.http import Http404, HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,9 +31,6 @@ _TOKEN = OpenApiParameter(
 _CLOSED = OpenApiResponse(
     ErrorSerializer, description="The study is not open, or does not allow revising."
 )
-
-
-IMAGE_CACHE_SECONDS = 3600
 
 
 def _problem(exc: answers.AnswerError) -> Response:
@@ -120,12 +119,17 @@ def log_events(request: Request, token: str) -> Response:
 def image(request: Request, token: str, index: int) -> HttpResponse:
     """One slice of one side, blinded (see reading.blinded)."""
     presentation, side = access.presentation_for_image(request.user, token)
-    data = blinded.blinded_file(presentation, side, index)
-    if data is None:
-        raise Http404("No such image.")
-    response = HttpResponse(data, content_type="application/dicom")
-    # The URL is a secret of this reader and its bytes never change: the browser may keep
-    # them a while, so the next case's prefetched images load from its cache. Both sides
-    # get the same header.
-    response["Cache-Control"] = f"private, max-age={IMAGE_CACHE_SECONDS}"
+    # The bytes behind a URL never change: the browser keeps them (the next case's
+    # prefetched images) but asks again each time, so nothing is shown after a logout.
+    # The tag comes from the URL's random token, never the pixels: both sides alike.
+    etag = '"' + hashlib.sha256(f"{token}/{index}".encode()).hexdigest()[:32] + '"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponse(status=304)
+    else:
+        data = blinded.blinded_file(presentation, side, index)
+        if data is None:
+            raise Http404("No such image.")
+        response = HttpResponse(data, content_type="application/dicom")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
     return response

@@ -63,7 +63,7 @@ def done(request: HttpRequest, pk: int) -> HttpResponse:
 @reader_required
 def read(request: HttpRequest, token: str) -> HttpResponse:
     presentation = access.presentation_for_reader(request.user, token)
-    if presentation.started_at is None:
+    if presentation.started_at is None and presentation.study.state == ReaderStudy.State.OPEN:
         Presentation.objects.filter(pk=presentation.pk, started_at__isnull=True).update(
             started_at=timezone.now()
         )

@@ -6,6 +6,8 @@ Only the owner (and staff) reach them; anyone else gets 404 (`access.study_of_ow
 from __future__ import annotations
 
 import pandas as pd
+from django.core.cache import cache
+from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -20,17 +22,36 @@ from rest_framework.response import Response
 
 from reader_study import access
 from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
+from reader_study.models import Score
 from reader_study.studies import export
 
 BOOTSTRAP = 2000
+# Scores only change while a study is open; a repeated view must not recompute bootstraps.
+ANALYSIS_CACHE_SECONDS = 24 * 3600
 
 
 def scores_frame(study) -> pd.DataFrame:
-    """The export's rows as a DataFrame (the analysis reads exactly what researchers get)."""
-    return pd.DataFrame(list(export.rows(study)), columns=export.COLUMNS)
+    """The export's rows of submitted readings as a DataFrame: the analysis reads what
+    researchers get, less answers autosaved on a case the reader never submitted."""
+    frame = pd.DataFrame(list(export.rows(study)), columns=export.COLUMNS)
+    return frame[frame["answered_at"] != ""]
 
 
 def _results(study) -> dict:
+    """The analysis of the study's current scores, computed once per version of them."""
+    version = Score.objects.filter(presentation__study=study).aggregate(
+        n=Count("pk"), last=Max("updated_at")
+    )
+    last = version["last"].timestamp() if version["last"] else 0
+    key = f"study-analysis:{study.pk}:{version['n']}:{last}:{BOOTSTRAP}"
+    found = cache.get(key)
+    if found is None:
+        found = _compute(study)
+        cache.set(key, found, ANALYSIS_CACHE_SECONDS)
+    return found
+
+
+def _compute(study) -> dict:
     from reader_study.studies.analysis import statistics  # scipy/statsmodels: on use only
 
     frame = scores_frame(study)

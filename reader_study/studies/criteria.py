@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils.text import slugify
 
+from reader_study.inputs import CONTROL_CHARACTERS
 from reader_study.models import Criterion, ReaderStudy
 
 ABSOLUTE_VALUES = [1, 2, 3, 4, 5]
@@ -101,8 +102,10 @@ def clean_specs(specs, scale: str) -> list[dict]:
         try:
             values = [int(level["value"]) for level in raw]
             anchors = [str(level.get("anchor") or "").strip() for level in raw]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise CriteriaError(f"criteria[{n}].levels: each needs a whole-number value.") from None
+        if any(_has_controls(a) for a in [label, *anchors]):
+            raise CriteriaError(f"criteria[{n}]: labels and anchors must be printable text.")
         if values != expected:
             raise CriteriaError(
                 f"criteria[{n}].levels: values must be {expected} for {scale} scoring."
@@ -125,3 +128,7 @@ def replace_criteria(study: ReaderStudy, specs: list[dict]) -> None:
     Criterion.objects.bulk_create(
         Criterion(study=study, position=n, **spec) for n, spec in enumerate(specs)
     )
+
+
+def _has_controls(text: str) -> bool:
+    return bool(CONTROL_CHARACTERS.search(text))

@@ -119,7 +119,7 @@ def _presentation_columns(study, row, conditions) -> tuple[list, bool]:
         _preference(preference, test_on_a, conditions),
         comment,
         _iso(started),
-        _iso(answered or updated),
+        _iso(answered),  # empty: autosaved, never submitted
         round(seconds, 1),
     ]
     return before + after, test_on_a
@@ -142,12 +142,19 @@ def csv_chunks(study: ReaderStudy) -> Iterator[bytes]:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for n, row in enumerate(rows(study), start=1):
-        writer.writerow(row)
+        writer.writerow([_cell(value) for value in row])
         if n % 500 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue().encode()
+
+
+def _cell(value):
+    """Text that a spreadsheet would run as a formula (=, +, -, @) is kept as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def json_chunks(study: ReaderStudy) -> Iterator[bytes]:

@@ -32,6 +32,10 @@ class StudyForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Reader accounts by username or e-mail, one per line.",
     )
+    # The same bounds as the API's (StudySerializer).
+    washout_days = forms.IntegerField(min_value=0, max_value=3650, initial=0)
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    repeat_fraction = forms.FloatField(min_value=0, max_value=1, initial=0)
     default_preset = forms.ChoiceField(
         choices=[(k, f"{v[0]} (W {v[1]} / L {v[2]})") for k, v in PRESETS.items()]
     )

@@ -38,7 +38,16 @@ def missing_series(study: ReaderStudy) -> list[str]:
                 f"case {entry.case.label}: its two series have {reference.num_instances} and "
                 f"{test.num_instances} slices; both sides must show the same slices"
             )
+        elif reference and (entry.slice_stop or 0) > _slice_count(reference):
+            problems.append(
+                f"case {entry.case.label}: slice range {entry.slice_start}-{entry.slice_stop} "
+                f"goes past its {_slice_count(reference)} slices"
+            )
     return problems
+
+
+def _slice_count(series) -> int:
+    return sum(max(1, n) for n in series.instances.values_list("number_of_frames", flat=True))
 
 
 def _missing(study: ReaderStudy, label: str, which: str) -> str:
@@ -80,10 +89,15 @@ def open_study(study: ReaderStudy) -> int:
 
 
 def close_study(study: ReaderStudy) -> None:
-    if study.state != ReaderStudy.State.OPEN:
-        raise StudyError(f"Only an open study can be closed; this one is {study.state}.")
-    study.state, study.closed_at = ReaderStudy.State.CLOSED, timezone.now()
-    study.save(update_fields=["state", "closed_at"])
+    """Closes the study; a save or submit holding the study's row finishes first, and every
+    later one sees it closed (reading.answers locks the same row)."""
+    with transaction.atomic():
+        locked = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+        if locked.state != ReaderStudy.State.OPEN:
+            raise StudyError(f"Only an open study can be closed; this one is {locked.state}.")
+        locked.state, locked.closed_at = ReaderStudy.State.CLOSED, timezone.now()
+        locked.save(update_fields=["state", "closed_at"])
+    study.state, study.closed_at = locked.state, locked.closed_at
 
 
 def add_reader(study: ReaderStudy, user) -> StudyReader:

@@ -80,7 +80,9 @@ class CasesInputSerializer(serializers.Serializer):
         default=list,
     )
     slice_ranges = serializers.DictField(
-        child=serializers.ListField(child=serializers.IntegerField(min_value=0)),
+        child=serializers.ListField(
+            child=serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+        ),
         required=False,
         default=dict,
     )

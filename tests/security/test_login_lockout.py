@@ -52,3 +52,25 @@ def test_admin_login_is_throttled_too(settings):
     for _ in range(settings.AXES_FAILURE_LIMIT):
         _login(client, "boss", "wrong", url=url)
     assert _login(client, "boss", PASSWORD, url=url).status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_client_is_counted_apart(researcher, reader, settings):
+    settings.LDCT_TRUSTED_PROXIES = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    guesser = Client(HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _login(guesser, f"guess{n}", "wrong")
+    assert _login(guesser, "rex", PASSWORD).status_code == 429  # that client is locked
+    # Another client behind the same proxy is not, and a forged left-hand entry is no escape.
+    colleague = Client(HTTP_X_FORWARDED_FOR="198.51.100.4", **proxy)
+    assert _login(colleague, "rex", PASSWORD).status_code == 302
+    forged = Client(HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7", **proxy)
+    assert _login(forged, "rita", PASSWORD).status_code == 429
+
+
+def test_without_trusted_proxies_a_forwarded_header_is_ignored(researcher, settings):
+    client = Client(HTTP_X_FORWARDED_FOR="198.51.100.9")
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, f"guess{n}", "wrong")
+    other_header = Client(HTTP_X_FORWARDED_FOR="198.51.100.10")
+    assert _login(other_header, "rita", PASSWORD).status_code == 429  # same REMOTE_ADDR
