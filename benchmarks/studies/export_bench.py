@@ -122,7 +122,7 @@ def export_csv(study) -> int:
 
 
 def analyse(study) -> dict:
-    from reader_study.studies.analysis_views import _compute
+    from reader_study.studies.analysis.views import _compute
 
     return _compute(study)  # the computation itself, never the cached result
 

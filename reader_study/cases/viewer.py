@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from reader_study.access import can_use_cases, visible_cases
+from reader_study.imaging import PRESETS, build, encode, header_of, hounsfield, slices
 from reader_study.models import Series
-from reader_study.reading.blinded import PRESETS, build, encode, header_of, hounsfield, slices
 
 DIFFERENCE_WINDOW = (200, 0)
 

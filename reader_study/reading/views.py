@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from reader_study import access
 from reader_study.access import reader_required
+from reader_study.imaging import PRESETS
 from reader_study.models import Presentation, ReaderStudy, Score
 from reader_study.reading import blinded, navigation
 from reader_study.reading.answers import sides_of
@@ -108,7 +109,7 @@ def reading_config(presentation: Presentation) -> dict:
             "change_allowed": study.allow_window_change,
             "presets": [
                 {"key": key, "label": label, "width": width, "center": center}
-                for key, (label, width, center) in blinded.PRESETS.items()
+                for key, (label, width, center) in PRESETS.items()
             ],
         },
         "answers": {

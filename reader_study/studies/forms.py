@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 
 from reader_study.access import visible_cases
+from reader_study.imaging import PRESETS
 from reader_study.models import Case, DenoiserModel, ReaderStudy
-from reader_study.reading.blinded import PRESETS
 from reader_study.studies.setup import OPTION_FIELDS
 
 

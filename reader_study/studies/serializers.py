@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from reader_study.imaging import PRESETS
 from reader_study.models import Criterion, DenoiserModel, ReaderStudy, StudyCase, StudyReader
-from reader_study.reading.blinded import PRESETS
 from reader_study.studies.setup import OPTION_FIELDS
 
 

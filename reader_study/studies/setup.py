@@ -12,9 +12,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from reader_study.access import is_reader, visible_cases
+from reader_study.imaging import PRESETS
 from reader_study.inputs import BadInput, clean_text, row_id
 from reader_study.models import Case, ReaderStudy
-from reader_study.reading.blinded import PRESETS
 from reader_study.studies import criteria, lifecycle
 from reader_study.studies.lifecycle import StudyError
 

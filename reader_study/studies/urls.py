@@ -1,7 +1,8 @@
 from django.urls import path
 
 import reader_study.inputs  # noqa: F401  (registers the <id:...> converter)
-from reader_study.studies import analysis_views, api, views
+from reader_study.studies import api, views
+from reader_study.studies.analysis import views as analysis_views
 
 urlpatterns = [
     path("studies/", views.study_list, name="study-list"),
