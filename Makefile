@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup frontend clean worker
+.PHONY: run test lint setup frontend schema clean worker
 
 run: setup
 	LDCT_INSECURE_HTTP=1 ./scripts/run.sh
@@ -36,10 +36,18 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 
-frontend/dist/.vite/manifest.json: frontend/node_modules/.package-lock.json $(shell find frontend/src -type f) frontend/vite.config.ts frontend/tsconfig.json
+# The build generates frontend/src/api/schema.d.ts from frontend/openapi.json first: the
+# generated file is no prerequisite (a typecheck that rewrites it must not force a rebuild).
+frontend/dist/.vite/manifest.json: frontend/node_modules/.package-lock.json $(shell find frontend/src -type f ! -path frontend/src/api/schema.d.ts) frontend/openapi.json frontend/vite.config.ts frontend/tsconfig.json
 	cd frontend && npm run build
 
 frontend: frontend/dist/.vite/manifest.json
+
+# The REST API's OpenAPI schema the frontend's types come from, committed as
+# frontend/openapi.json (tests/platform/test_frontend_schema.py says when it is stale).
+# Always the embedded SQLite's view: some integer bounds depend on the database backend.
+schema: $(VENV)/.installed
+	env -u DATABASE_URL LDCT_INSECURE_HTTP=1 $(PY) manage.py spectacular --format openapi-json --file frontend/openapi.json
 
 # A worker on another machine (scale-out); see README, "GPU workers".
 worker: $(VENV)/.installed

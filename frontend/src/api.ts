@@ -1,6 +1,13 @@
-// One small fetch helper for the same-origin JSON APIs: CSRF header, JSON bodies,
-// server messages as errors, and retries for idempotent methods only (a retried
-// POST could record something twice).
+// One small fetch helper for the same-origin JSON APIs: CSRF header, JSON (or binary)
+// bodies, server messages as errors, and retries for idempotent methods only (a retried
+// POST could record something twice). Every page module talks to the server through it.
+//
+// The shapes of requests and answers come from the REST API's OpenAPI schema
+// (frontend/openapi.json, `make schema`): `npm run types` turns it into ./api/schema.d.ts.
+import type { components } from "./api/schema";
+
+/** A named schema of the REST API, e.g. `Schema<"UploadSession">`. */
+export type Schema<Name extends keyof components["schemas"]> = components["schemas"][Name];
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 
@@ -24,10 +31,20 @@ export class ApiError extends Error {
 
 export interface RequestOptions {
   method?: string;
-  /** JSON body; a function is called again for every attempt so a retry sends the newest state. */
+  /**
+   * JSON body, or a Blob sent as it is (application/octet-stream); a function is called
+   * again for every attempt so a retry sends the newest state.
+   */
   body?: unknown | (() => unknown);
-  /** Attempts after the first one for idempotent methods (default 4; Infinity: until it works). */
+  /** Extra request headers (a Content-Digest, say). */
+  headers?: Record<string, string>;
+  /**
+   * Attempts after the first one for idempotent methods (default 4; Infinity: until it
+   * works). Time spent waiting for the browser to come back online is not counted.
+   */
   retries?: number;
+  /** What the error says when the server gives no reason of its own (`detail`). */
+  errorMessage?: string;
   /** Called before each wait between attempts. */
   onRetry?: (attempt: number, delayMs: number, error: ApiError) => void;
   /** Lets a request outlive the page (pagehide); the body must stay under 64 kB. */
@@ -65,20 +82,43 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function messageOf(status: number, data: Record<string, unknown>): string {
+/** Resolves when the browser is back online (at once if it never went offline). */
+function online(signal?: AbortSignal): Promise<void> {
+  if (navigator.onLine) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      signal?.removeEventListener("abort", aborted);
+      resolve();
+    };
+    const aborted = () => {
+      window.removeEventListener("online", done);
+      reject(signal?.reason);
+    };
+    window.addEventListener("online", done, { once: true });
+    signal?.addEventListener("abort", aborted, { once: true });
+  });
+}
+
+function messageOf(status: number, data: Record<string, unknown>, fallback?: string): string {
   if (typeof data.detail === "string" && data.detail) return data.detail;
+  if (fallback) return `${fallback} (HTTP ${status})`;
   if (status >= 500) return "The server could not save this right now.";
   return `The request was refused (HTTP ${status}).`;
 }
 
 async function attempt<T>(url: string, method: string, options: RequestOptions): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
-  let body: string | undefined;
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
+  let body: BodyInit | undefined;
   if (options.body !== undefined) {
     const value =
       typeof options.body === "function" ? (options.body as () => unknown)() : options.body;
-    body = JSON.stringify(value);
-    headers["Content-Type"] = "application/json";
+    if (value instanceof Blob) {
+      body = value;
+      headers["Content-Type"] = "application/octet-stream";
+    } else {
+      body = JSON.stringify(value);
+      headers["Content-Type"] = "application/json";
+    }
   }
   if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = csrfToken();
   let response: Response;
@@ -96,22 +136,29 @@ async function attempt<T>(url: string, method: string, options: RequestOptions):
     throw new ApiError(0, "No connection to the server.");
   }
   const text = await response.text();
-  let data: Record<string, unknown> = {};
+  let parsed: unknown = undefined;
   if (text) {
     try {
-      const parsed: unknown = JSON.parse(text);
-      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) {
-        data = parsed as Record<string, unknown>;
-      }
+      parsed = JSON.parse(text);
     } catch {
       // An HTML error page from a proxy: the status says enough.
     }
   }
-  if (!response.ok) throw new ApiError(response.status, messageOf(response.status, data), data);
-  return data as T;
+  const data =
+    parsed && typeof parsed === "object" && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {};
+  if (!response.ok) {
+    throw new ApiError(response.status, messageOf(response.status, data, options.errorMessage), data);
+  }
+  // A list answers as a list; anything else that is no JSON object (204) as {}.
+  return (Array.isArray(parsed) ? parsed : data) as T;
 }
 
-/** Send one JSON request; resolves with the parsed body ({} for 204), rejects with ApiError. */
+/**
+ * Send one request; resolves with the parsed JSON body ({} for 204), rejects with ApiError.
+ * `T` is the answer's schema, e.g. `apiRequest<Schema<"UploadSession">>(url)`.
+ */
 export async function apiRequest<T = Record<string, unknown>>(
   url: string,
   options: RequestOptions = {},
@@ -122,7 +169,15 @@ export async function apiRequest<T = Record<string, unknown>>(
     try {
       return await attempt<T>(url, method, options);
     } catch (error) {
-      if (!(error instanceof ApiError) || !error.transient || tries > retries) throw error;
+      if (!(error instanceof ApiError) || !error.transient || retries === 0) throw error;
+      if (error.status === 0 && !navigator.onLine) {
+        // Offline: wait for the line to come back, then try again without counting this one.
+        options.onRetry?.(tries, 0, error);
+        await online(options.signal);
+        tries--;
+        continue;
+      }
+      if (tries > retries) throw error;
       const delay = backoffMs(tries);
       options.onRetry?.(tries, delay, error);
       await sleep(delay, options.signal);

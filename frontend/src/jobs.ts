@@ -3,20 +3,10 @@
 //   [data-live-jobs][data-progress-url][data-kind]  >  [data-job-id][data-job-active]
 //   [data-training-chart][data-history-url]
 import "./jobs.css";
+import { apiRequest, type Schema } from "./api";
 import { drawTrainingChart, type HistoryEntry } from "./jobs_chart";
 
-interface JobProgress {
-  id: number;
-  state: string;
-  state_label: string;
-  message: string;
-  progress_done: number;
-  progress_total: number;
-  attempts: number;
-  max_attempts: number;
-  can_retry: boolean;
-  can_cancel: boolean;
-}
+type JobProgress = Schema<"JobProgress">;
 
 const POLL_MS = 2000;
 const ACTIVE = new Set(["queued", "running"]);
@@ -60,9 +50,11 @@ async function pollOnce(container: HTMLElement, status: HTMLElement | null): Pro
   const url = new URL(container.dataset.progressUrl ?? "", window.location.href);
   url.searchParams.set("ids", active.map((row) => row.dataset.jobId).join(","));
   url.searchParams.set("kind", container.dataset.kind ?? "denoise");
-  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!response.ok) throw new Error(`progress request failed (${response.status})`);
-  const body = (await response.json()) as { results: JobProgress[] };
+  // No retries inside: the poll loop backs off and says so on the page.
+  const body = await apiRequest<Schema<"JobProgressList">>(url.href, {
+    retries: 0,
+    errorMessage: "progress request failed",
+  });
   for (const job of body.results) {
     const row = container.querySelector<HTMLElement>(`[data-job-id="${job.id}"]`);
     if (row) updateRow(row, job);
@@ -81,7 +73,7 @@ function watch(container: HTMLElement): void {
       failures = 0;
     } catch (error) {
       failures += 1;
-      if (status) status.textContent = `Live progress paused: ${(error as Error).message}. Retrying…`;
+      if (status) status.textContent = `Live progress paused: ${(error as Error).message.replace(/\.$/, "")}. Retrying…`;
     }
     if (container.querySelector("[data-job-finished]")) {
       window.dispatchEvent(new CustomEvent("ldct:job-finished"));
@@ -94,10 +86,14 @@ function watch(container: HTMLElement): void {
 async function loadChart(chart: HTMLElement): Promise<void> {
   const keys = (chart.dataset.lossKeys ?? "total,D_total").split(",").filter(Boolean);
   const refresh = async (): Promise<void> => {
-    const response = await fetch(chart.dataset.historyUrl ?? "", { credentials: "same-origin" });
-    if (!response.ok) return;
-    const job = (await response.json()) as { state: string; history: HistoryEntry[] };
-    drawTrainingChart(chart, job.history, keys);
+    let job: Schema<"TrainingJob">;
+    try {
+      job = await apiRequest<Schema<"TrainingJob">>(chart.dataset.historyUrl ?? "");
+    } catch {
+      return; // the chart stays as it is
+    }
+    // The schema leaves the entries open; the chart reads the ones the trainer logs.
+    drawTrainingChart(chart, job.history as HistoryEntry[], keys);
     if (ACTIVE.has(job.state)) window.setTimeout(() => void refresh(), POLL_MS * 2);
   };
   await refresh();

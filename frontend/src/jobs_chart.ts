@@ -1,13 +1,19 @@
 // A small SVG line chart of training losses (per logged iteration) and validation PSNR
 // (per epoch, right axis). No chart library: a few lines of SVG are enough here.
-export interface HistoryEntry {
+import type { Schema } from "./api";
+
+/**
+ * One entry of a training job's history. The API schema leaves the entries open
+ * (`TrainingJob.history`); these are the keys the trainer logs and the chart reads.
+ */
+export type HistoryEntry = Schema<"TrainingJob">["history"][number] & {
   kind: "iteration" | "epoch" | "warm_start";
   epoch?: number;
   iteration: number;
   losses?: Record<string, number>;
   metrics?: Record<string, number>;
   rmse_hu?: number; // warm start: noise left on its synthetic task
-}
+};
 
 const SVG = "http://www.w3.org/2000/svg";
 const W = 640;

@@ -1,64 +1,22 @@
-// The upload API of the server (reader_study/uploads/api.py), with retries for flaky lines.
+// The upload API of the server (reader_study/uploads/api.py) through the shared request
+// helper: CSRF, the server's reasons as errors, and retries with backoff for the
+// idempotent requests (chunk and batch PUTs, the list, discarding), so a flaky line
+// costs a wait, not the upload. A POST (start, announce, ingest) is tried once.
+import { ApiError, apiRequest, type Schema } from "./api";
 
-// What the server found when the whole file was in: accepted (de-identified) or refused.
-export interface FileCheck {
-  status: "accepted" | "rejected";
-  reason: string;
-}
+export type FileCheck = Schema<"FileCheck">;
+export type ServerFile = Schema<"UploadFile">;
+export type Session = Schema<"UploadSessionSummary">;
 
-export interface ServerFile {
-  id: number;
-  name: string;
-  size: number;
-  chunk_bytes: number;
-  chunks: number;
-  received: number[];
-  check: FileCheck | null;
-}
+/**
+ * What an ingest answers: its report (IngestReport; IngestRefusal when nothing was stored),
+ * a bare refusal (Error), or nothing readable (a proxy's error page): any part may be absent.
+ */
+export type Report = Partial<Schema<"IngestRefusal">>;
 
-export interface Session {
-  id: string;
-  label: string;
-  status: string;
-  file_count: number;
-  bytes_total: number;
-  bytes_received: number;
-  files?: ServerFile[];
-}
-
-export interface FileResult {
-  name: string;
-  status: "accepted" | "duplicate" | "skipped" | "rejected";
-  reason: string;
-}
-
-export interface Report {
-  ok: boolean;
-  message: string;
-  detail?: string;
-  files: FileResult[];
-  warnings: string[];
-  counts: Record<string, number>;
-  case: { id: number; label: string; url: string; created?: boolean } | null;
-  series_choices: { series_instance_uid: string; description: string; files: number; size: string }[];
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly body: unknown = null,
-  ) {
-    super(message);
-  }
-}
-
-function csrfToken(): string {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// The upload's requests outlast a dropped line for about as long as before (1-16 s waits);
+// offline time is not counted at all.
+const RETRIES = 6;
 
 // RFC 9530 Content-Digest of a body, so the server can tell bytes damaged on the way.
 async function digestHeader(data: Blob): Promise<Record<string, string>> {
@@ -67,86 +25,75 @@ async function digestHeader(data: Blob): Promise<Record<string, string>> {
   return { "Content-Digest": `sha-256=:${btoa(String.fromCharCode(...new Uint8Array(digest)))}:` };
 }
 
-// The JSON of a successful answer; an ApiError with the server's reason otherwise.
-async function answer<T>(response: Response, fallback: string): Promise<T | null> {
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, (body as { detail?: string } | null)?.detail ?? fallback);
-  return body as T | null;
-}
-
 export class UploadApi {
   constructor(private readonly root: string) {}
 
-  // Network failures and 5xx are retried with backoff; 4xx are final (the message says why).
-  private async request(method: string, path: string, body?: BodyInit, type?: string, extra?: Record<string, string>): Promise<Response> {
-    const headers: Record<string, string> = { "X-CSRFToken": csrfToken(), Accept: "application/json", ...extra };
-    if (type) headers["Content-Type"] = type;
-    let delay = 1000;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const response = await fetch(this.root + path, { method, body, headers, credentials: "same-origin" });
-        if (response.status < 500 || attempt >= 6) return response;
-      } catch (error) {
-        if (attempt >= 6 && navigator.onLine) throw error;
-        if (!navigator.onLine) await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 30000);
-    }
-  }
-
-  private async json<T>(method: string, path: string, payload?: unknown): Promise<T> {
-    const response = await this.request(method, path, payload === undefined ? undefined : JSON.stringify(payload), "application/json");
-    const body = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const detail = (body as { detail?: string } | null)?.detail ?? `${response.status} ${response.statusText}`;
-      throw new ApiError(response.status, detail, body);
-    }
-    return body as T;
-  }
-
   openSessions(): Promise<Session[]> {
-    return this.json("GET", "");
+    return apiRequest<Session[]>(this.root, { retries: RETRIES });
   }
 
   start(label: string): Promise<Session> {
-    return this.json("POST", "", { label });
+    const body: Schema<"UploadSessionInputRequest"> = { label };
+    return apiRequest<Schema<"UploadSession">>(this.root, { method: "POST", body });
   }
 
-  discard(id: string): Promise<null> {
-    return this.json("DELETE", `${id}/`);
+  async discard(id: string): Promise<void> {
+    await apiRequest(`${this.root}${id}/`, { method: "DELETE", retries: RETRIES });
   }
 
-  async announce(id: string, files: { name: string; size: number }[]): Promise<ServerFile[]> {
+  async announce(id: string, files: Schema<"AnnouncedFileRequest">[]): Promise<ServerFile[]> {
     const out: ServerFile[] = [];
     // Batches keep each JSON request small for folders of thousands of files.
     for (let start = 0; start < files.length; start += 500) {
-      const body = await this.json<{ files: ServerFile[] }>("POST", `${id}/files/`, { files: files.slice(start, start + 500) });
-      out.push(...body.files);
+      const body: Schema<"AnnounceFilesInputRequest"> = { files: files.slice(start, start + 500) };
+      const answer = await apiRequest<Schema<"UploadFileList">>(`${this.root}${id}/files/`, {
+        method: "POST",
+        body,
+      });
+      out.push(...answer.files);
     }
     return out;
   }
 
   // The answer carries the file's check once its last chunk is in (null before, and for archives).
   async putChunk(id: string, file: ServerFile, index: number, data: Blob): Promise<FileCheck | null> {
-    const response = await this.request("PUT", `${id}/files/${file.id}/chunks/${index}`, data, "application/octet-stream", await digestHeader(data));
-    const body = await answer<{ check?: FileCheck | null }>(response, `chunk ${index} of ${file.name} failed`);
-    return body?.check ?? null;
+    const answer = await apiRequest<Schema<"ChunkReceipt">>(`${this.root}${id}/files/${file.id}/chunks/${index}`, {
+      method: "PUT",
+      body: data,
+      headers: await digestHeader(data),
+      retries: RETRIES,
+      errorMessage: `chunk ${index} of ${file.name} failed`,
+    });
+    return answer.check ?? null;
   }
 
   // Whole one-chunk files in one request, one after the other; their checks, in the same order.
   async putBatch(id: string, files: ServerFile[], data: Blob[]): Promise<(FileCheck | null)[]> {
     const body = new Blob(data);
     const ids = files.map((file) => file.id).join(",");
-    const response = await this.request("PUT", `${id}/batch/?files=${ids}`, body, "application/octet-stream", await digestHeader(body));
-    const result = await answer<{ files: { file: number; check: FileCheck | null }[] }>(response, `sending ${files.length} files failed`);
-    const checks = new Map((result?.files ?? []).map((item) => [item.file, item.check]));
+    const answer = await apiRequest<Schema<"ChunkReceiptList">>(`${this.root}${id}/batch/?files=${ids}`, {
+      method: "PUT",
+      body,
+      headers: await digestHeader(body),
+      retries: RETRIES,
+      errorMessage: `sending ${files.length} files failed`,
+    });
+    const checks = new Map((answer.files ?? []).map((item) => [item.file, item.check]));
     return files.map((file) => checks.get(file.id) ?? null);
   }
 
-  async ingest(id: string, options: { strict: boolean; series_instance_uid?: string }): Promise<{ status: number; report: Report }> {
-    const response = await this.request("POST", `${id}/ingest/`, JSON.stringify(options), "application/json");
-    const report = (await response.json().catch(() => ({}))) as Report;
-    return { status: response.status, report };
+  // A refused ingest is no failure here: its answer is a report to show, whatever the status
+  // (`detail` says why when the answer holds no report). Only a lost connection throws.
+  async ingest(id: string, options: Schema<"IngestInputRequest">): Promise<Report> {
+    try {
+      return await apiRequest<Schema<"IngestReport">>(`${this.root}${id}/ingest/`, {
+        method: "POST",
+        body: options,
+        errorMessage: "The upload could not be checked and stored",
+      });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status === 0) throw error;
+      return { detail: error.message, ...(error.data as Report) };
+    }
   }
 }

@@ -2,7 +2,8 @@
 import "./upload.css";
 // survive a dropped line or a reloaded page, then show the server's per-file report.
 import { filesFromDrop, filesFromInput, merge, type PickedFile } from "./upload-files";
-import { ApiError, UploadApi, type FileCheck, type Report, type ServerFile, type Session } from "./upload-api";
+import { ApiError } from "./api";
+import { UploadApi, type FileCheck, type Report, type ServerFile, type Session } from "./upload-api";
 import { formatBytes, formatSeconds, Rate } from "./upload-progress";
 
 const PARALLEL = 4;
@@ -284,8 +285,8 @@ class UploadPage {
 
   private async ingest(options: { series_instance_uid?: string }): Promise<void> {
     const strict = el<HTMLInputElement>(this.root, "[data-strict]").checked;
-    const { status, report } = await this.api.ingest(this.session!.id, { strict, ...options });
-    this.showReport(status, report);
+    const report = await this.api.ingest(this.session!.id, { strict, ...options });
+    this.showReport(report);
     if (report.ok) {
       this.session = null;
       this.status("Done.");
@@ -293,19 +294,19 @@ class UploadPage {
     }
   }
 
-  private showReport(status: number, report: Report): void {
+  private showReport(report: Report): void {
     const section = el<HTMLElement>(this.root, "[data-report]");
     section.hidden = false;
     const message = el(this.root, "[data-report-message]");
-    message.replaceChildren(make("span", report.message ?? report.detail ?? `HTTP ${status}`));
+    message.replaceChildren(make("span", report.message ?? report.detail ?? "The server sent no report."));
     message.className = report.ok ? "report-ok" : "report-error";
     if (report.ok && report.case) {
       const link = make("a", `Open case “${report.case.label}”`);
       link.href = report.case.url;
       message.append(" ", link);
     }
-    const counts = report.counts ?? {};
-    el(this.root, "[data-report-counts]").textContent = Object.keys(counts).length
+    const counts = report.counts;
+    el(this.root, "[data-report-counts]").textContent = counts && Object.keys(counts).length
       ? `${counts.accepted ?? 0} accepted, ${counts.duplicate ?? 0} duplicates skipped, ${counts.skipped ?? 0} skipped, ${counts.rejected ?? 0} refused.`
       : "";
     el(this.root, "[data-report-warnings]").replaceChildren(...(report.warnings ?? []).map((text) => make("li", text)));

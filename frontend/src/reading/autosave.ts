@@ -1,23 +1,20 @@
 // Saves the whole answer set shortly after every change. PUT replaces the set, so a retry
 // or a repeat cannot duplicate a score. One request at a time: a newer change waits for
 // the request in flight, so an older answer set can never land after a newer one.
-import { ApiError, apiRequest } from "../api";
+import { ApiError, apiRequest, type Schema } from "../api";
+
+/** The whole answer set as the answers endpoint takes it. */
+export type AnswerSet = Schema<"AnswersInputRequest">;
 
 export type SaveState =
   | { kind: "saving" }
-  | { kind: "saved"; complete: boolean; missing: unknown }
+  | { kind: "saved"; complete: boolean; missing: Schema<"AnswersSaved">["missing"] }
   | { kind: "retrying" }
   | { kind: "error"; message: string };
 
-interface SaveResponse {
-  saved?: boolean;
-  complete?: boolean;
-  missing?: unknown;
-}
-
 export class Autosave {
   private readonly url: string;
-  private readonly snapshot: () => unknown;
+  private readonly snapshot: () => AnswerSet;
   private readonly onState: (state: SaveState) => void;
   private readonly delayMs: number;
   private dirty = false;
@@ -27,7 +24,7 @@ export class Autosave {
 
   constructor(
     url: string,
-    snapshot: () => unknown,
+    snapshot: () => AnswerSet,
     onState: (state: SaveState) => void,
     delayMs = 300,
   ) {
@@ -73,7 +70,7 @@ export class Autosave {
   private send(): Promise<boolean> {
     if (this.inFlight) return this.inFlight;
     this.onState({ kind: "saving" });
-    this.inFlight = apiRequest<SaveResponse>(this.url, {
+    this.inFlight = apiRequest<Schema<"AnswersSaved">>(this.url, {
       method: "PUT",
       // Read for every attempt: a retry carries the newest answers, not the ones that failed.
       body: () => {
@@ -88,7 +85,7 @@ export class Autosave {
         if (!this.dirty) {
           this.onState({
             kind: "saved",
-            complete: response.complete ?? false,
+            complete: response.complete,
             missing: response.missing,
           });
         }

@@ -1,7 +1,7 @@
 // The viewing log: what the reader did with the images, sent in batches. Streams of the
 // same action on the same side (a drag, a fast scroll) collapse into their end point, while
 // a pause keeps its own entry, so the log shows where the reader stopped to look.
-import { ApiError, apiRequest } from "../api";
+import { ApiError, apiRequest, type Schema } from "../api";
 import type { ViewEvent } from "../viewer/pair";
 
 type LogEntry = [number, string, ...(string | number | boolean)[]];
@@ -76,7 +76,8 @@ export class ReadingLog {
       const events = this.pending.splice(0, batchSize);
       this.sending = true;
       try {
-        await apiRequest(this.url, { method: "POST", body: { events }, keepalive });
+        const body: Schema<"EventsInputRequest"> = { events };
+        await apiRequest(this.url, { method: "POST", body, keepalive });
       } catch (error) {
         // A log POST is not retried by the helper (POST is not idempotent); entries that
         // did not reach the server go back in front and ride with the next batch.

@@ -2,7 +2,7 @@
 // Nothing here shows which side is which: the config names them only "A" and "B".
 import "../viewer/viewer.css";
 import "./reading.css";
-import { ApiError, apiRequest } from "../api";
+import { ApiError, apiRequest, type Schema } from "../api";
 import { el, readJsonConfig, showFatal } from "../viewer/dom";
 import { bindViewerKeys } from "../viewer/keys";
 import { ViewerPair, type ViewEvent } from "../viewer/pair";
@@ -69,16 +69,19 @@ function start(root: HTMLElement, config: ReadingConfig): void {
         if (!(await autosave.flush())) return; // the save error is on show already
         void log.flush();
         panel.setStatus("Submitting…", "saving");
-        const { next_url } = await apiRequest<{ next_url: string }>(config.api.submit, {
+        const body: Schema<"SubmitInputRequest"> = { seconds: timer.seconds() };
+        const { next_url } = await apiRequest<Schema<"Submitted">>(config.api.submit, {
           method: "POST",
-          body: { seconds: timer.seconds() },
+          body,
         });
         submitted = true;
         void log.flush(true);
         window.location.assign(next_url);
       } catch (error) {
         if (error instanceof ApiError) {
-          const missing = panel.describeMissing(error.data.missing);
+          // A refusal (SubmitRefusal) lists the questions still to answer.
+          const refusal = error.data as Partial<Schema<"SubmitRefusal">>;
+          const missing = panel.describeMissing(refusal.missing);
           const hint =
             error.status === 0 ? " Check the connection and press Submit and next again." : "";
           panel.setStatus([error.message + hint, missing].filter(Boolean).join(" "), "error");
