@@ -107,11 +107,11 @@ class ReaderStudy(models.Model):
 
     def conditions(self) -> tuple[str, str]:
         """(reference, test) condition names, as the export spells them."""
-        test = f"{self.denoiser_model.name} {self.denoiser_model.version}"
         if self.comparison_model is None:
             return ORIGINAL, "denoised"
-        other = f"{self.comparison_model.name} {self.comparison_model.version}"
-        return test, other
+        reference = f"{self.denoiser_model.name} {self.denoiser_model.version}"
+        test = f"{self.comparison_model.name} {self.comparison_model.version}"
+        return reference, test
 
     def series_pair(self, case: Case) -> tuple[Series | None, Series | None]:
         """(reference, test) series of `case` under this study's comparison."""
@@ -202,7 +202,8 @@ class Presentation(models.Model):
     )
     session = models.PositiveSmallIntegerField(default=1)
     position = models.PositiveIntegerField(help_text="1-based place in this reader's session.")
-    # Which condition is shown on the left: the test condition (denoised) when True.
+    # Which condition is on the left: True for the test condition (the denoised series, or
+    # the comparison model's), False for the reference (the original, or the first model's).
     test_on_a = models.BooleanField()
     token = models.CharField(max_length=64, unique=True, default=new_token)
     token_a = models.CharField(max_length=64, unique=True, default=new_token)

@@ -52,9 +52,7 @@ _LOCKED = OpenApiResponse(
 
 
 def _refused(exc: StudyError) -> Response:
-    # A rule about the study's state is a conflict; anything else is a bad request.
-    code = 409 if "cannot change once" in str(exc) or "cannot open" in str(exc) else 400
-    return Response({"detail": str(exc)}, status=code)
+    return Response({"detail": str(exc)}, status=exc.status)
 
 
 def _study(request: Request, pk: int):
@@ -242,7 +240,7 @@ def study_close(request: Request, pk: int) -> Response:
     try:
         lifecycle.close_study(study)
     except StudyError as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return _refused(exc)
     return Response(StudySerializer(study).data)
 
 

@@ -14,12 +14,20 @@ from reader_study.studies import design
 
 
 class StudyError(ValueError):
-    """The study cannot do this now; the message says why and what to do."""
+    """The request cannot be done; the message says why and what to do (HTTP 400)."""
+
+    status = 400
+
+
+class StudyConflict(StudyError):
+    """The study's state forbids it now (locked after opening, not ready to open): 409."""
+
+    status = 409
 
 
 def require_draft(study: ReaderStudy, what: str) -> None:
     if not study.is_draft:
-        raise StudyError(
+        raise StudyConflict(
             f"{what} cannot change once the study is {study.state}: readers' answers refer "
             "to them. Copy the study to change its set-up."
         )
@@ -73,7 +81,7 @@ def check_ready(study: ReaderStudy) -> None:
         problems.append("no readers")
     problems += missing_series(study)
     if problems:
-        raise StudyError("The study cannot open: " + "; ".join(problems) + ".")
+        raise StudyConflict("The study cannot open: " + "; ".join(problems) + ".")
 
 
 def open_study(study: ReaderStudy) -> int:
@@ -94,7 +102,7 @@ def close_study(study: ReaderStudy) -> None:
     with transaction.atomic():
         locked = ReaderStudy.objects.select_for_update().get(pk=study.pk)
         if locked.state != ReaderStudy.State.OPEN:
-            raise StudyError(f"Only an open study can be closed; this one is {locked.state}.")
+            raise StudyConflict(f"Only an open study can be closed; this one is {locked.state}.")
         locked.state, locked.closed_at = ReaderStudy.State.CLOSED, timezone.now()
         locked.save(update_fields=["state", "closed_at"])
     study.state, study.closed_at = locked.state, locked.closed_at
