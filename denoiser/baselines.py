@@ -67,11 +67,21 @@ def bm3d_denoise(
     sigma_hu: float | None = None,
     noise_roi: np.ndarray | None = None,
     pixel_spacing_mm: float = 0.7,
+    psd: np.ndarray | None = None,
 ) -> np.ndarray:
-    """BM3D (``bm3d`` package, both stages) with sigma from a liver ROI or an estimate."""
+    """BM3D (``bm3d`` package, both stages) with sigma from a liver ROI or an estimate, or,
+    given ``psd`` (the noise power spectrum in HU^2 on the image's own FFT grid, scaled as
+    ``|fft2(noise)|^2``), for that correlated noise: BM3D's own support for coloured noise."""
     import bm3d  # heavy import, only when used
 
+    if psd is not None and not hasattr(np, "trapz"):
+        # bm4d (under bm3d) estimates its coloured-noise parameters with np.trapz, which
+        # NumPy 2.4 removed; np.trapezoid is the same function under its new name.
+        np.trapz = np.trapezoid
+
     def one(image: np.ndarray) -> np.ndarray:
+        if psd is not None:
+            return from_unit(bm3d.bm3d(to_unit(image), psd / _SCALE**2))
         sigma = noise_sigma_hu(
             image, sigma_hu=sigma_hu, noise_roi=noise_roi, pixel_spacing_mm=pixel_spacing_mm
         )

@@ -95,10 +95,10 @@ def cmd_pretrain_generator(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
-    from denoiser.simdata import simulated_training_data
+    from denoiser.data import load_training_data
 
     cfg = _config(args)
-    simulated_training_data(
+    load_training_data(
         cfg, progress=lambda i, n: print(f"slice {i}/{n}", flush=True), workers=args.workers
     )
     return 0
@@ -163,17 +163,27 @@ def _denoise_one(model, group, target: Path, *, quiet: bool) -> None:
     from denoiser.dicom.read import read_series
 
     volume, headers = read_series(group.files)
+    warnings = model.check_input(volume)
+    for warning in warnings:
+        print(f"warning: {group.description or 'series'}: {warning}", file=sys.stderr)
     with tqdm(
         total=len(volume), unit="slice", disable=quiet, desc=group.description or None
     ) as bar:
         out = model.denoise(volume, progress=lambda done, total: bar.update(done - bar.n))
     written = write_derived_series(
-        headers, out, target, model_name=model.name, model_version=model.version
+        headers,
+        out,
+        target,
+        model_name=model.name,
+        model_version=model.version,
+        out_of_range=bool(warnings),
     )
     print(f"wrote {len(written)} slices to {target}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.suite == "general":
+        return _evaluate_general(args)
     from denoiser.evaluation.methods import build_methods
     from denoiser.evaluation.real import evaluate_real
     from denoiser.evaluation.simulated import evaluate, heldout_dataset
@@ -210,6 +220,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print((args.out / "real_ct.md").read_text())
         print(f"wrote results.md, results.csv, per_slice.csv, examples.png, nps.png to {args.out}")
     return 0 if results else 1
+
+
+def _evaluate_general(args: argparse.Namespace) -> int:
+    from denoiser.evaluation import general
+    from denoiser.evaluation.methods import build_methods
+
+    def listed(text: str | None, cast, default):
+        return default if text is None else tuple(cast(x) for x in text.split(",") if x.strip())
+
+    base = general.Grid()
+    grid = general.Grid(
+        kernels=listed(args.kernels, str.strip, base.kernels),
+        doses=listed(args.doses, float, base.doses),
+        anatomies=listed(args.anatomies, str.strip, base.anatomies),
+        spacings=listed(args.spacings, float, base.spacings),
+        slices=args.slices_per_cell,
+        tuning_slices=args.tuning_slices,
+        size=args.size,
+    )
+    for name, chosen, allowed in (
+        ("--kernels", grid.kernels, base.kernels),
+        ("--anatomies", grid.anatomies, base.anatomies),
+    ):
+        wrong = sorted(set(chosen) - set(allowed))
+        if wrong or not chosen:
+            raise SystemExit(
+                f"{name}: unknown {', '.join(wrong)}; choose from {', '.join(allowed)}"
+            )
+    checkpoints: list[str | None] = [] if args.no_model else (args.checkpoint or [None])
+    models = build_methods([], checkpoints, device=args.device)
+    command = "python -m denoiser evaluate " + " ".join(shlex.quote(a) for a in args.argv[1:])
+    general.run(
+        grid,
+        models,
+        args.out,
+        real=not args.no_real,
+        command=command,
+        progress=None if args.quiet else lambda line: print(line, flush=True),
+    )
+    if not args.quiet:
+        print((args.out / "general.md").read_text())
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -348,6 +400,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="device for learned models")
     p.add_argument("--no-real", action="store_true", help="skip the real CT slices (pydicom-data)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--suite",
+        choices=("heldout", "general"),
+        default="heldout",
+        help="heldout: abdominal phantoms (default); general: kernel x dose x anatomy x "
+        "pixel spacing grid of textured phantoms plus real CT (writes general.md)",
+    )
+    grid = p.add_argument_group("general suite (comma-separated lists; default: the full grid)")
+    grid.add_argument("--kernels", default=None, help="hann,hamming,cosine,shepp-logan,ramp,edge")
+    grid.add_argument("--doses", default=None, help="dose fractions, e.g. 0.05,0.1,0.25,0.5")
+    grid.add_argument("--anatomies", default=None, help="abdomen,pelvis,chest,head,neck")
+    grid.add_argument("--spacings", default=None, help="pixel spacing in mm, e.g. 0.35,0.7,1.0")
+    grid.add_argument("--slices-per-cell", type=int, default=3)
+    grid.add_argument("--tuning-slices", type=int, default=1)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="print a checkpoint's model card and metrics")

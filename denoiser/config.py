@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from denoiser.anatomy import ANATOMIES
+from denoiser.kernels import KERNELS
 from denoiser.networks import DiscriminatorSpec, EncoderSpec, GeneratorSpec
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -35,7 +37,7 @@ class TrainConfig:
     threads: int = 1  # CPU threads (leave cores to the web app and other jobs)
 
     # --- data
-    data_source: str = "simulated"  # "simulated" (phantom cache) | "dicom"
+    data_source: str = "simulated"  # "simulated" | "anatomy" (denoiser.anatomy) | "dicom"
     ld_dirs: list[str] = field(default_factory=list)  # DICOM series folders (data_source=dicom)
     nd_dirs: list[str] = field(default_factory=list)
     val_ld_dirs: list[str] = field(default_factory=list)  # optional paired validation (dicom)
@@ -46,6 +48,15 @@ class TrainConfig:
     sim_slices_per_domain: int = 64  # slices per unpaired domain (LD and ND phantoms differ)
     dose_min: float = 0.1  # dose fractions drawn uniformly for LD training slices
     dose_max: float = 0.5
+    # data_source = "anatomy": each slice draws its anatomy, pixel spacing (mm) and
+    # reconstruction kernel from these (denoiser.anatomy, denoiser.kernels).
+    anatomies: list[str] = field(
+        default_factory=lambda: ["abdomen", "pelvis", "chest", "head", "neck"]
+    )
+    spacing_range_mm: list[float] = field(default_factory=lambda: [0.3, 1.0])
+    kernels: list[str] = field(
+        default_factory=lambda: ["hann", "hamming", "cosine", "shepp-logan", "ramp", "edge"]
+    )
     val_slices: int = 8
     val_dose: float = 0.25
     hu_min: float = -1024.0  # HU clip window mapped linearly onto [-1, 1]
@@ -139,6 +150,23 @@ class TrainConfig:
     # (benchmarks/denoiser/results/recipes/texture.md, sections 3 and 6).
     warm_coarse_weights: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     warm_coarse_iters: int = 0
+    # What the warm start learns to give back. "nd": ND patches plus synthetic FBP-shaped
+    # noise -> ND (0.3.0 and 0.4.0). "truth" (data_source = "anatomy" only): a phantom's
+    # noise-free reconstruction plus its own projection-domain low-dose noise, scaled by a
+    # factor drawn from `warm_noise_scale` (0: the clean image, which must come back
+    # unchanged) -> the noise-free reconstruction. The noise then has each kernel's power
+    # spectrum, its streaks and its dependence on the attenuation along each ray.
+    warm_target: str = "nd"
+    warm_noise_scale: list[float] = field(default_factory=lambda: [0.0, 1.5])
+
+    # --- self-supervised term on the LD images themselves (Recorrupted-to-Recorrupted,
+    # Pang et al., CVPR 2021; denoiser.selfsupervised): the LD image y is recorrupted as
+    # y + alpha z (input) and y - z / alpha (target) with z drawn from the noise power
+    # spectrum estimated from the LD images, so the two noises are independent and the
+    # loss is, in expectation, the supervised loss against the clean image plus a constant.
+    # 0: off.
+    lambda_self: float = 0.0
+    self_alpha: float = 0.5
 
     # --- inference: texture
     # A share of the noise the network took off, between these frequencies (cycles per
@@ -196,7 +224,20 @@ class TrainConfig:
         check_texture_blend(self.texture_blend_share, self.texture_blend_band)
         if self.texture_sigma <= 0:
             raise ValueError(f"texture_sigma must be above 0 pixels, not {self.texture_sigma}")
-        for name in ("lambda_synthetic", "lambda_texture", "r1_gamma"):
+        if self.warm_target not in ("nd", "truth"):
+            raise ValueError(f"warm_target must be 'nd' or 'truth', not {self.warm_target!r}")
+        if self.warm_target == "truth" and self.data_source != "anatomy":
+            raise ValueError("warm_target = 'truth' needs data_source = 'anatomy' (a known truth)")
+        _check_range("warm_noise_scale", self.warm_noise_scale, 0.0)
+        _check_range("spacing_range_mm", self.spacing_range_mm, 0.05)
+        if self.self_alpha <= 0:
+            raise ValueError(f"self_alpha must be above 0, not {self.self_alpha}")
+        for name, allowed in (("anatomies", ANATOMIES), ("kernels", KERNELS)):
+            chosen = getattr(self, name)
+            wrong = [x for x in chosen if x not in allowed]
+            if not chosen or wrong:
+                raise ValueError(f"{name} must be a non-empty list of {', '.join(allowed)}")
+        for name in ("lambda_synthetic", "lambda_texture", "r1_gamma", "lambda_self"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, not {getattr(self, name)}")
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from skimage.transform import iradon, radon
 
+from denoiser.kernels import SKIMAGE_KERNELS, check_kernel, filter_sinogram
 from denoiser.phantoms import DEFAULT_FOV_MM, Lesion, Phantom, abdominal_phantom
 from denoiser.seeds import EVALUATION_SEEDS
 
@@ -88,14 +89,15 @@ def reconstruct(
     pixel_spacing_mm: float,
     filter_name: str = DEFAULT_FILTER,
 ) -> np.ndarray:
-    """Filtered back-projection of line integrals to HU (float32)."""
+    """Filtered back-projection of line integrals to HU (float32), with one of
+    ``denoiser.kernels.KERNELS`` as the reconstruction kernel."""
     n_views = line_integrals.shape[1]
-    mu = iradon(
-        line_integrals / pixel_spacing_mm,
-        view_angles(n_views),
-        filter_name=filter_name,
-        circle=True,
-    )
+    sinogram = line_integrals / pixel_spacing_mm
+    check_kernel(filter_name)
+    if filter_name not in SKIMAGE_KERNELS:
+        # A kernel scikit-image does not know: filter here, back-project unfiltered.
+        sinogram, filter_name = filter_sinogram(sinogram, filter_name), None
+    mu = iradon(sinogram, view_angles(n_views), filter_name=filter_name, circle=True)
     return mu_to_hu(mu).astype(np.float32)
 
 

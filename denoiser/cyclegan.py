@@ -19,6 +19,7 @@ from denoiser.config import TrainConfig
 from denoiser.data import unit_to_hu
 from denoiser.losses import FeatureExtractor
 from denoiser.networks import PatchDiscriminator, build_generator
+from denoiser.selfsupervised import NoiseModel, r2r_loss
 from denoiser.warmstart import add_synthetic_noise
 
 
@@ -124,9 +125,14 @@ class CycleGAN(nn.Module):
         self.opt_D = torch.optim.Adam(disc_params, lr=cfg.lr, betas=betas)
         self.pool_nd = ImagePool(cfg.pool_size, cfg.seed + 1)
         self.pool_ld = ImagePool(cfg.pool_size, cfg.seed + 2)
+        # The LD noise's spectrum, for the self-supervised term (set by the trainer).
+        self.noise_model: NoiseModel | None = None
 
     # ---- losses -------------------------------------------------------------------------
-    def generator_losses(self, ld: torch.Tensor, nd: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generator_losses(
+        self, ld: torch.Tensor, nd: torch.Tensor, pair: tuple | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``pair``: the warm start's (noisy, clean) batch when its target is the truth."""
         cfg = self.cfg
         fake_nd = self.G_ld2nd(ld)
         rec_ld = self.G_nd2ld(fake_nd)
@@ -143,8 +149,12 @@ class CycleGAN(nn.Module):
             )
         if cfg.lambda_synthetic > 0:
             # The warm start's task (denoiser.warmstart): its noise, unlike G_nd2ld's, is new.
-            noisy = add_synthetic_noise(nd, cfg)
-            terms["synthetic"] = losses.cycle_loss(self.G_ld2nd(noisy), nd)
+            noisy, clean = pair if pair is not None else (add_synthetic_noise(nd, cfg), nd)
+            terms["synthetic"] = losses.cycle_loss(self.G_ld2nd(noisy), clean)
+        if cfg.lambda_self > 0:
+            if self.noise_model is None:
+                raise ValueError("lambda_self > 0 needs a noise model of the LD images")
+            terms["self"] = r2r_loss(self.G_ld2nd, ld, self.noise_model, cfg.self_alpha)
         if cfg.lambda_texture > 0:
             terms["texture"] = self._texture(fake_nd, nd)
         if self.perceptual is not None and self.lambda_perceptual > 0:
@@ -193,6 +203,7 @@ class CycleGAN(nn.Module):
             "perceptual": self.lambda_perceptual,
             "synthetic": self.cfg.lambda_synthetic,
             "texture": self.cfg.lambda_texture,
+            "self": self.cfg.lambda_self,
         }
 
     def discriminator_losses(self, ld: torch.Tensor, nd: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -224,13 +235,17 @@ class CycleGAN(nn.Module):
 
     # ---- one optimisation step ----------------------------------------------------------
     def train_step(
-        self, ld: torch.Tensor, nd: torch.Tensor, autocast: AbstractContextManager | None = None
+        self,
+        ld: torch.Tensor,
+        nd: torch.Tensor,
+        autocast: AbstractContextManager | None = None,
+        pair: tuple | None = None,
     ) -> dict[str, float]:
         ctx = autocast or nullcontext()
         self._set_requires_grad([self.D_nd, self.D_ld], False)
         self.opt_G.zero_grad(set_to_none=True)
         with ctx:
-            g = self.generator_losses(ld, nd)
+            g = self.generator_losses(ld, nd, pair)
         g["total"].backward()
         self._clip([*self.G_ld2nd.parameters(), *self.G_nd2ld.parameters()])
         self.opt_G.step()

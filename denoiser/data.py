@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from denoiser.anatomy_data import anatomy_training_data
 from denoiser.config import TrainConfig
 from denoiser.simdata import simulated_training_data
 from denoiser.training_data import PairedSlices, TrainingData
@@ -67,10 +68,15 @@ class PatchSampler:
         return torch.from_numpy(np.stack(patches)[:, None])
 
     def _one(self) -> np.ndarray:
+        i, top, left, rot, flip = self.place()
+        return self.crop(self.units[i], top, left, rot, flip)
+
+    def place(self) -> tuple[int, int, int, int, bool]:
+        """Which slice, where, and how the patch is turned: (index, top, left, rot, flip).
+        The draws are those the sampler always made, in the same order."""
         p, rng = self.cfg.patch_size, self.rng
         i = int(rng.integers(len(self.units)))
-        img = self.units[i]
-        h, w = img.shape
+        h, w = self.units[i].shape
         fg = self.fg[i]
         if len(fg) and rng.random() < self.cfg.foreground_fraction:
             cy, cx = fg[rng.integers(len(fg))]
@@ -78,12 +84,58 @@ class PatchSampler:
             left = int(np.clip(cx - p // 2, 0, w - p))
         else:
             top, left = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-        patch = img[top : top + p, left : left + p]
+        rot, flip = 0, False
         if self.cfg.augment:
-            patch = np.rot90(patch, int(rng.integers(4)))
-            if rng.random() < 0.5:
-                patch = patch[:, ::-1]
-        return np.ascontiguousarray(patch)
+            rot = int(rng.integers(4))
+            flip = bool(rng.random() < 0.5)
+        return i, top, left, rot, flip
+
+    def crop(self, img: np.ndarray, top: int, left: int, rot: int, flip: bool) -> np.ndarray:
+        p = self.cfg.patch_size
+        patch = np.rot90(img[top : top + p, left : left + p], rot)
+        return np.ascontiguousarray(patch[:, ::-1] if flip else patch)
+
+
+class PairPatchSampler:
+    """Patches of a noise-free image and of the same place in its low-dose scan.
+
+    ``sample`` gives (noisy, clean) in the networks' unit space: clean is the truth patch,
+    noisy the truth plus the scan's own noise (LD minus truth) times a factor drawn per
+    patch from ``scale`` (a factor s scales the noise as a dose 1/s^2 times the scan's
+    would; 0 gives the clean patch). Crops and augmentations are shared by both patches.
+    """
+
+    def __init__(
+        self,
+        pairs: list[tuple[np.ndarray, np.ndarray]],
+        cfg: TrainConfig,
+        rng: np.random.Generator,
+        scale: list[float],
+    ) -> None:
+        if not pairs:
+            raise ValueError("no (truth, low-dose) pairs: warm_target 'truth' needs them")
+        self.truths = PatchSampler([t for t, _ in pairs], cfg, rng)
+        # The noise in HU: clipping it like an image would cut its negative half off.
+        self.noise = []
+        for t, ld in pairs:
+            noise = np.zeros(_pad_min(t, cfg.patch_size).shape, dtype=np.float32)
+            noise[: t.shape[0], : t.shape[1]] = ld - t  # air padding carries no noise
+            self.noise.append(noise)
+        self.unit = 2.0 / (cfg.hu_max - cfg.hu_min)
+        self.scale = scale
+        self.rng = rng
+        self.truths.rng = rng
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clean, noise = [], []
+        for _ in range(batch):
+            i, top, left, rot, flip = self.truths.place()
+            c = self.truths.crop(self.truths.units[i], top, left, rot, flip)
+            n = self.truths.crop(self.noise[i], top, left, rot, flip)
+            clean.append(c)
+            noise.append(n * self.unit * self.rng.uniform(*self.scale))
+        clean_t = torch.from_numpy(np.stack(clean)[:, None])
+        return clean_t + torch.from_numpy(np.stack(noise)[:, None].astype(np.float32)), clean_t
 
 
 def nd_patches(
@@ -109,12 +161,16 @@ def _pad_min(img: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def load_training_data(cfg: TrainConfig) -> TrainingData:
+def load_training_data(cfg: TrainConfig, progress=None, workers: int = 1) -> TrainingData:
     if cfg.data_source == "simulated":
-        return simulated_training_data(cfg)
+        return simulated_training_data(cfg, progress, workers)
+    if cfg.data_source == "anatomy":
+        return anatomy_training_data(cfg, progress, workers)
     if cfg.data_source == "dicom":
         return dicom_training_data(cfg)
-    raise ValueError(f"unknown data_source {cfg.data_source!r}; use 'simulated' or 'dicom'")
+    raise ValueError(
+        f"unknown data_source {cfg.data_source!r}; use 'simulated', 'anatomy' or 'dicom'"
+    )
 
 
 def dicom_training_data(cfg: TrainConfig) -> TrainingData:

@@ -192,6 +192,17 @@ class Denoiser:
                 progress(min(start + bs, n), n)
         return out[0] if vol.ndim == 2 else out
 
+    def check_input(self, volume_hu: np.ndarray) -> list[str]:
+        """Warnings when the input's noise level or texture lies outside what this model was
+        trained on (``denoiser.guard``; empty when inside, or when the checkpoint records no
+        range, as models before 0.5.0 do not)."""
+        from denoiser import guard
+
+        trained = self.model_card.get("input_range")
+        if not trained:
+            return []
+        return guard.check(guard.measure(volume_hu), trained)
+
     # ---- internals -----------------------------------------------------------------------
     def _denoise_slices(self, slices: np.ndarray, value_range: tuple[float, float]) -> torch.Tensor:
         """One batch, HU in and out (on the device); the conversions run there too, so a GPU

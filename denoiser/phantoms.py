@@ -38,6 +38,12 @@ LABELS: dict[str, int] = {
     "bowel": 8,
     "gas": 9,
     "lesion": 10,
+    # Used by the other anatomies of denoiser.anatomy.
+    "lung": 11,
+    "grey": 12,
+    "white": 13,
+    "csf": 14,
+    "fluid": 15,
 }
 
 LIVER_ROI_AREA_MM2 = 150.0  # ~1.5 cm^2, the usual size of a liver noise ROI

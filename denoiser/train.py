@@ -38,10 +38,12 @@ import numpy as np
 import torch
 
 from denoiser import checkpoint as ckpt
+from denoiser import guard
 from denoiser.config import TrainConfig
 from denoiser.cyclegan import CycleGAN
-from denoiser.data import PatchSampler, load_training_data
+from denoiser.data import PairPatchSampler, PatchSampler, load_training_data
 from denoiser.inference import pick_device
+from denoiser.selfsupervised import NoiseModel
 from denoiser.training_data import TrainingData
 from denoiser.validation import validate
 from denoiser.warmstart import load_warm_start
@@ -90,23 +92,39 @@ def lr_at(cfg: TrainConfig, iteration: int) -> float:
     return cfg.lr * max(0.0, 1.0 - (iteration - start) / (total - start))
 
 
-def model_card(cfg: TrainConfig, metrics: dict[str, Any], iteration: int) -> dict[str, Any]:
+def model_card(
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    iteration: int,
+    input_range: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
+    """``input_range``: what ``denoiser.guard`` measured on the LD training slices; the
+    loaded model warns about inputs outside it."""
     return {
         "name": cfg.name,
         "version": cfg.version,
         "method": "unpaired CycleGAN, attention U-Net generator, perceptual loss (CT encoder)",
-        "training_data": (
-            f"{cfg.data_source}: {cfg.sim_slices_per_domain} LD + {cfg.sim_slices_per_domain} ND "
-            f"unpaired slices of {cfg.sim_size}x{cfg.sim_size}"
-            if cfg.data_source == "simulated"
-            else f"dicom: LD {cfg.ld_dirs}, ND {cfg.nd_dirs}"
-        ),
+        "training_data": _data_line(cfg),
+        "input_range": input_range,
         "dose_range": [cfg.dose_min, cfg.dose_max],
         "hu_window": [cfg.hu_min, cfg.hu_max],
         "iterations": iteration,
         "validation": metrics,
         "intended_use": "research use only, not for clinical diagnosis",
     }
+
+
+def _data_line(cfg: TrainConfig) -> str:
+    n, size = cfg.sim_slices_per_domain, f"{cfg.sim_size}x{cfg.sim_size}"
+    if cfg.data_source == "simulated":
+        return f"simulated: {n} LD + {n} ND unpaired abdominal phantom slices of {size}"
+    if cfg.data_source == "anatomy":
+        return (
+            f"anatomy: {n} LD + {n} ND unpaired textured phantom slices of {size} "
+            f"({', '.join(cfg.anatomies)}; kernels {', '.join(cfg.kernels)}; pixels "
+            f"{cfg.spacing_range_mm[0]}-{cfg.spacing_range_mm[1]} mm)"
+        )
+    return f"dicom: LD {cfg.ld_dirs}, ND {cfg.nd_dirs}"
 
 
 class Trainer:
@@ -125,7 +143,18 @@ class Trainer:
         self.nd_sampler = PatchSampler(
             self.data.nd, cfg, np.random.default_rng(rng.integers(2**63))
         )
+        self.input_range = guard.training_range(self.data.ld)
+        self.pair_sampler = None
+        if cfg.warm_target == "truth" and cfg.lambda_synthetic > 0:
+            self.pair_sampler = PairPatchSampler(
+                self.data.pairs,
+                cfg,
+                np.random.default_rng(rng.integers(2**63)),
+                cfg.warm_noise_scale,
+            )
         self.model = CycleGAN(cfg, build_perceptual(cfg)).to(self.device)
+        if cfg.lambda_self > 0:
+            self.model.noise_model = NoiseModel.estimate(self.data.ld, cfg.patch_size)
         if cfg.warm_start_path and warm_start:  # not when resuming: last.pt has the weights
             load_warm_start(cfg, self.model.G_ld2nd)
         self.ema = WeightAverage(self.model.G_ld2nd, cfg.ema_decay) if cfg.ema_decay > 0 else None
@@ -155,6 +184,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "ld_rng": self.ld_sampler.rng.bit_generator.state,
             "nd_rng": self.nd_sampler.rng.bit_generator.state,
+            "pair_rng": self.pair_sampler.rng.bit_generator.state if self.pair_sampler else None,
             "pool_nd": [t.cpu() for t in m.pool_nd.images],
             "pool_ld": [t.cpu() for t in m.pool_ld.images],
             "pool_rng": [list(m.pool_nd.rng.getstate()[1]), list(m.pool_ld.rng.getstate()[1])],
@@ -167,7 +197,7 @@ class Trainer:
             self.cfg.generator.to_dict(),
             config=self.cfg.to_dict(),
             metrics=self.best,
-            model_card=model_card(self.cfg, self.best, self.iteration),
+            model_card=model_card(self.cfg, self.best, self.iteration, self.input_range),
             state=self.state(),
         )
 
@@ -190,6 +220,8 @@ class Trainer:
         torch.set_rng_state(s["torch_rng"])
         self.ld_sampler.rng.bit_generator.state = s["ld_rng"]
         self.nd_sampler.rng.bit_generator.state = s["nd_rng"]
+        if self.pair_sampler is not None and s.get("pair_rng"):
+            self.pair_sampler.rng.bit_generator.state = s["pair_rng"]
         m.pool_nd.images = [t.to(self.device) for t in s["pool_nd"]]
         m.pool_ld.images = [t.to(self.device) for t in s["pool_ld"]]
         m.pool_nd.rng.setstate((3, tuple(s["pool_rng"][0]), None))
@@ -204,7 +236,7 @@ class Trainer:
             self.denoiser().state_dict(),
             config=self.cfg.to_dict(),
             metrics=metrics,
-            model_card=model_card(self.cfg, metrics, self.iteration),
+            model_card=model_card(self.cfg, metrics, self.iteration, self.input_range),
             half=half,
         )
 
@@ -239,7 +271,10 @@ class Trainer:
                 break
             self.model.set_lr(lr_at(cfg, self.iteration))
             ld, nd = self.batches()
-            window.append(self.model.train_step(ld, nd, self.autocast()))
+            pair = None
+            if self.pair_sampler is not None:
+                pair = tuple(t.to(self.device) for t in self.pair_sampler.sample(cfg.batch_size))
+            window.append(self.model.train_step(ld, nd, self.autocast(), pair))
             if self.ema is not None:
                 self.ema.update(self.model.G_ld2nd, self.iteration)
             self.iteration += 1

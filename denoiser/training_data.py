@@ -26,3 +26,6 @@ class TrainingData:
     ld: list[np.ndarray]  # HU slices of the LD domain
     nd: list[np.ndarray]  # HU slices of the ND domain (different anatomy)
     val: PairedSlices | None
+    # (noise-free reconstruction, low-dose scan) of the LD-domain phantoms, when the source
+    # knows the truth (data_source = "anatomy"): the warm start's "truth" target uses them.
+    pairs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)

@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from denoiser import checkpoint as ckpt
+from denoiser import guard
 from denoiser.config import TrainConfig
-from denoiser.data import nd_patches
+from denoiser.data import PairPatchSampler, nd_patches
 from denoiser.inference import pick_device
 from denoiser.networks import build_generator
 from denoiser.training_data import TrainingData
@@ -123,6 +124,8 @@ def pretrain_generator(
     if not cfg.warm_start_path:
         raise ValueError("warm_start_path is empty: set where the warm start is written")
     data, sampler, gen = nd_patches(cfg, data, stream=11)
+    if cfg.warm_target == "truth":
+        sampler = PairPatchSampler(data.pairs, cfg, sampler.rng, cfg.warm_noise_scale)
     device = pick_device(cfg.device)
     net = build_generator(cfg.generator).to(device)
     run = _Run(cfg, net, _adam(cfg, net), sampler, gen)
@@ -139,8 +142,8 @@ def pretrain_generator(
             # terms' large gradients, would keep its steps too small for the finest noise
             # for thousands of iterations (texture.md, sec. 7); a fresh Adam takes it in 2000.
             run.opt = _adam(cfg, net)
-        clean = sampler.sample(cfg.batch_size)
-        noisy, clean = add_synthetic_noise(clean, cfg, gen).to(device), clean.to(device)
+        noisy, clean = warm_batch(cfg, sampler, gen)
+        noisy, clean = noisy.to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
         out = net(noisy)
         pixel = F.mse_loss(out, clean)
@@ -171,6 +174,15 @@ def pretrain_generator(
     path = _save(cfg, net, data, rmse_hu, device)
     resume_path(cfg).unlink(missing_ok=True)
     return path
+
+
+def warm_batch(cfg: TrainConfig, sampler, gen: torch.Generator | None = None):
+    """(noisy, clean) patches of the warm start's task, on the CPU: ND plus synthetic noise
+    against ND, or a phantom's truth plus its own scan noise against the truth."""
+    if cfg.warm_target == "truth":
+        return sampler.sample(cfg.batch_size)
+    clean = sampler.sample(cfg.batch_size)
+    return add_synthetic_noise(clean, cfg, gen), clean
 
 
 def _adam(cfg: TrainConfig, net: torch.nn.Module) -> torch.optim.Adam:
@@ -216,6 +228,13 @@ RESUME_KEYS = (
     "warm_ramp_exponent",
     "warm_coarse_weights",
     "warm_coarse_iters",
+    "warm_target",
+    "warm_noise_scale",
+    "anatomies",
+    "spacing_range_mm",
+    "kernels",
+    "dose_min",
+    "dose_max",
 )
 
 
@@ -309,7 +328,10 @@ def _save(
         metrics=metrics,
         model_card={
             "name": f"{cfg.name}-warm-start",
-            "purpose": "warm start of the CycleGAN denoiser (ND + synthetic FBP noise -> ND)",
+            "purpose": "warm start of the CycleGAN denoiser (ND + synthetic FBP noise -> ND)"
+            if cfg.warm_target == "nd"
+            else "warm start of the CycleGAN denoiser (phantom truth + its scan noise -> truth)",
+            "input_range": guard.training_range(data.ld),
             "iterations": cfg.warm_iters,
             "intended_use": "research use only, not for clinical diagnosis",
         },

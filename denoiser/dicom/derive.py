@@ -34,6 +34,7 @@ def derived_datasets(
     series_description: str | None = None,
     series_number_offset: int = DERIVED_SERIES_NUMBER_OFFSET,
     created: dt.datetime | None = None,
+    out_of_range: bool = False,
 ) -> list[Dataset]:
     """In-memory derived CT datasets (with file meta), one per source slice, same order.
 
@@ -58,7 +59,7 @@ def derived_datasets(
         entropy_srcs=[source_series, model_name, model_version, "derived-series"]
     )
     description = series_description or _derived_description(
-        source_datasets[0], model_name, model_version
+        source_datasets[0], model_name, model_version, out_of_range
     )
     when = created or dt.datetime.now(dt.UTC)
     intercept, slope, signed = _choose_rescale(volume, source_datasets[0])
@@ -88,6 +89,7 @@ def write_derived_series(
     model_version: str,
     series_description: str | None = None,
     series_number_offset: int = DERIVED_SERIES_NUMBER_OFFSET,
+    out_of_range: bool = False,
 ) -> list[Path]:
     """Write ``derived_datasets(...)`` to ``out_dir`` as ``{SOPInstanceUID}.dcm`` files.
 
@@ -102,13 +104,19 @@ def write_derived_series(
         model_version=model_version,
         series_description=series_description,
         series_number_offset=series_number_offset,
+        out_of_range=out_of_range,
     )
     return [save(ds, out / f"{ds.SOPInstanceUID}.dcm") for ds in datasets]
 
 
-def _derived_description(source: Dataset, model_name: str, model_version: str) -> str:
+def _derived_description(
+    source: Dataset, model_name: str, model_version: str, out_of_range: bool = False
+) -> str:
+    """ "<source> [denoised <model> <version>]", with "OUT OF TRAINING RANGE" when the
+    model's guard warned (denoiser.guard), so the warning travels with the images."""
     base = str(source.get("SeriesDescription", "") or "CT")
-    suffix = f" [denoised {model_name} {model_version}]"
+    flag = " OUT OF TRAINING RANGE" if out_of_range else ""
+    suffix = f" [denoised {model_name} {model_version}{flag}]"
     return (base[: max(0, 64 - len(suffix))] + suffix)[:64]
 
 

@@ -170,7 +170,9 @@ def store_datasets(datasets, folder: str) -> list[dict]:
     return stored
 
 
-def register_series(attempt: Attempt, source: Series, datasets, stored: list[dict]) -> Series:
+def register_series(
+    attempt: Attempt, source: Series, datasets, stored: list[dict], message: str = ""
+) -> Series:
     """Series + Instances + job `succeeded`, all or nothing, only while the attempt owns the job."""
     from reader_study.jobs import lifecycle
 
@@ -193,7 +195,7 @@ def register_series(attempt: Attempt, source: Series, datasets, stored: list[dic
                 facts={**source.facts, "denoised_by": str(job.denoiser_model)},
             )
             Instance.objects.bulk_create(Instance(series=series, **row) for row in stored)
-        lifecycle.succeed(attempt, output_series=series)
+        lifecycle.succeed(attempt, message, output_series=series)
     return series
 
 
@@ -222,6 +224,8 @@ def run(attempt: Attempt) -> dict:
     volume, headers = clock.lap("read", read_source, source)
     attempt.total = len(volume)
     attempt.beat()
+    # The model's guard: an input unlike its training data is said, never passed silently.
+    warnings = clock.lap("guard", denoiser.check_input, volume)
     out = clock.lap("denoise", denoiser.denoise, volume, progress=attempt.progress)
     model = job.denoiser_model
     datasets = clock.lap(
@@ -231,10 +235,14 @@ def run(attempt: Attempt) -> dict:
         out,
         model_name=model.name,
         model_version=model.version,
+        out_of_range=bool(warnings),
     )
     attempt.check()
     stored = clock.lap("store", store_datasets, datasets, attempt_folder(job, attempt.number))
-    series = clock.lap("register", register_series, attempt, source, datasets, stored)
+    message = ""
+    if warnings:
+        message = f"Denoised, but outside what {model} was trained on: " + "; ".join(warnings)
+    series = clock.lap("register", register_series, attempt, source, datasets, stored, message)
     # Ours is the registered series now (or, if one existed already, ours is surplus).
     keep = _registered_attempt(series)
     remove_attempt_files(job, keep=keep if keep is not None else -1)

@@ -208,3 +208,27 @@ def test_a_study_folder_gives_one_derived_series_per_ct_series(
     assert len(list((tmp_path / "one").glob("*.dcm"))) == 2
     assert main([*one, "--series", "1.2.3"]) == 2
     assert "no series 1.2.3 here; found: series 1 'Topogram'" in capsys.readouterr().err
+
+
+def test_an_input_outside_the_trained_range_is_flagged(tmp_path: Path, capsys) -> None:
+    """The guard (issue 19): a model trained on 5-15 HU of noise warns on 120 HU, on the
+    console and in the derived series' description; an in-range input is not flagged."""
+    net = build_generator(TINY_G)
+    card = {
+        "name": "guarded",
+        "version": "1",
+        "input_range": {"noise_sd_hu": [5.0, 15.0], "sharpness": [0.0, 1.0]},
+    }
+    payload = ckpt.make_payload("generator", TINY_G.to_dict(), net.state_dict(), model_card=card)
+    model = ckpt.save_checkpoint(payload, tmp_path / "guarded.pt")
+    rng = np.random.default_rng(0)
+    for name, sd in (("loud", 120.0), ("quiet", 10.0)):
+        write_series(rng.normal(40, sd, (2, 64, 64)).astype(np.float32), tmp_path / name, seed=2)
+        out = tmp_path / f"{name}-out"
+        assert main(["denoise", str(tmp_path / name), str(out), "--checkpoint", str(model)]) == 0
+        err = capsys.readouterr().err
+        description = pydicom.dcmread(next(out.glob("*.dcm"))).SeriesDescription
+        if name == "loud":
+            assert "above the trained range" in err and "OUT OF TRAINING RANGE" in description
+        else:
+            assert "warning" not in err and "OUT OF TRAINING RANGE" not in description
