@@ -238,6 +238,8 @@ def _evaluate_general(args: argparse.Namespace) -> int:
         slices=args.slices_per_cell,
         tuning_slices=args.tuning_slices,
         size=args.size,
+        crop=args.crop,
+        design=args.design,
     )
     for name, chosen, allowed in (
         ("--kernels", grid.kernels, base.kernels),
@@ -258,6 +260,7 @@ def _evaluate_general(args: argparse.Namespace) -> int:
         real=not args.no_real,
         command=command,
         progress=None if args.quiet else lambda line: print(line, flush=True),
+        cache=args.cache / "general",
     )
     if not args.quiet:
         print((args.out / "general.md").read_text())
@@ -414,6 +417,18 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--spacings", default=None, help="pixel spacing in mm, e.g. 0.35,0.7,1.0")
     grid.add_argument("--slices-per-cell", type=int, default=3)
     grid.add_argument("--tuning-slices", type=int, default=1)
+    grid.add_argument(
+        "--crop",
+        type=int,
+        default=None,
+        help="run the methods on this many pixels around the organ",
+    )
+    grid.add_argument(
+        "--design",
+        choices=("full", "cross"),
+        default="full",
+        help="full: every combination; cross: each factor crossed with anatomy alone",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="print a checkpoint's model card and metrics")

@@ -44,15 +44,16 @@ class NoiseModel:
     @classmethod
     def estimate(cls, slices: Sequence[np.ndarray], size: int, per_slice: int = 24) -> NoiseModel:
         """From the flattest soft-tissue ``size``-pixel windows of the LD slices (each
-        window's plane removed, so slow anatomy adds little power)."""
+        window's plane removed, so slow anatomy adds little power; any flat window where no
+        soft tissue fits)."""
         spectra = []
         for hu in slices:
-            for roi in flat_windows(np.asarray(hu, dtype=np.float64), size, per_slice):
+            for roi in flat_windows(np.asarray(hu, np.float64), size, per_slice, anywhere=True):
                 spectra.append(np.abs(np.fft.rfft2(detrend(roi))) ** 2)
         if not spectra:
             raise ValueError(
-                f"no {size}x{size} window of soft tissue (-300..300 HU) in the LD slices: "
-                "the noise cannot be estimated from these images"
+                f"the low-dose slices are smaller than {size}x{size} pixels: the noise "
+                "spectrum cannot be estimated from them (use a smaller patch size)"
             )
         nps = np.mean(spectra, axis=0)
         nps[0, 0] = 0.0  # the mean is not noise
@@ -99,8 +100,9 @@ def r2r_loss(
     return F.mse_loss(net(noisy + alpha * z), noisy - z / alpha)
 
 
-def flat_windows(hu: np.ndarray, size: int, count: int) -> list[np.ndarray]:
-    """The ``count`` windows of soft tissue whose local variance is lowest (no overlap)."""
+def flat_windows(hu: np.ndarray, size: int, count: int, anywhere: bool = False) -> list[np.ndarray]:
+    """The ``count`` windows of soft tissue whose local variance is lowest (no overlap);
+    ``anywhere``: where no soft-tissue window fits, the flattest windows of any kind."""
     if min(hu.shape) < size:
         return []
     # Soft tissue judged on a smoothed image, so strong noise does not hide it.
@@ -112,7 +114,10 @@ def flat_windows(hu: np.ndarray, size: int, count: int) -> list[np.ndarray]:
     half = size // 2
     rows = np.arange(half, hu.shape[0] - half + 1, half)
     cols = np.arange(half, hu.shape[1] - half + 1, half)
-    grid = [(r, c) for r in rows for c in cols if share[r, c] > 0.99]
+    every = [(r, c) for r in rows for c in cols]
+    # Soft tissue where there is room for it, else the flattest places of any kind (small or
+    # unusual images: a rough spectrum is better than none).
+    grid = [rc for rc in every if share[rc] > 0.99] or (every if anywhere else [])
     grid.sort(key=lambda rc: var[rc])
     windows, taken = [], np.zeros(hu.shape, dtype=bool)
     for r, c in grid:

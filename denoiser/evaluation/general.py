@@ -6,10 +6,11 @@ projection-domain simulator with that kernel (``denoiser.kernels``), dose and pi
 and compares, against the noise-free reconstruction:
 
 - LD, the input;
-- classical methods, each tuned per cell on separate tuning slices of the same cell (the
-  parameter with the best PSNR in the cell's window): Gaussian (width), non-local means
-  (filter strength, given the noise SD) and BM3D (given the cell's noise power spectrum,
-  which its API accepts for correlated noise, times a tuned factor);
+- classical methods, tuned per cell on separate tuning slices of the same cell (the
+  parameter with the best PSNR in the cell's window): Gaussian (width) and non-local means
+  (filter strength, given the noise SD); BM3D is given the noise power spectrum measured on
+  the cell's tuning slices, which its API accepts for correlated noise (its own noise model,
+  so not tuned further: each BM3D run costs seconds);
 - every learned model given, with and without its texture blend.
 
 Per slice: PSNR and SSIM in the window that suits the anatomy (abdomen, pelvis, neck:
@@ -26,10 +27,13 @@ Writes ``general.md`` (summary, goals, per-cell table), ``general.csv`` (per sli
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
+import os
 import time
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
 
@@ -48,7 +52,7 @@ GRID_SEED_START = EVALUATION_SEEDS.start + 50_000
 TUNING_SEED_START = EVALUATION_SEEDS.start + 90_000
 GAUSSIAN_SIGMAS_PX = (0.5, 0.8, 1.2, 1.8, 2.5)
 NLM_FACTORS = (0.4, 0.6, 0.8, 1.0, 1.3)
-BM3D_FACTORS = (0.5, 1.0, 2.0)
+BM3D_FACTORS = (1.0,)  # given the measured NPS of the cell: its own noise model
 NPS_ROI = 32
 # Real CT slices shipped by pydicom and pydicom-data (every distinct one: the other encodings
 # of 693 are the same slice) and the window of their anatomy.
@@ -74,12 +78,25 @@ class Grid:
     slices: int = 3
     tuning_slices: int = 1
     size: int = 512
+    # Methods run on a crop of this many pixels around the organ of interest (None: the
+    # whole slice): the scan keeps its real field of view, the filters their cost.
+    crop: int | None = None
+    # "full": every combination. "cross": every anatomy with each other factor varied alone
+    # around the first dose, kernel and spacing listed (kernel x anatomy, dose x anatomy,
+    # spacing x anatomy), for machines that cannot afford the full product.
+    design: str = "full"
 
     def cells(self) -> list[Cell]:
-        return [
-            Cell(k, d, a, s)
-            for a, k, d, s in product(self.anatomies, self.kernels, self.doses, self.spacings)
-        ]
+        if self.design == "full":
+            combos = product(self.anatomies, self.kernels, self.doses, self.spacings)
+            return [Cell(k, d, a, s) for a, k, d, s in combos]
+        k0, d0, s0 = self.kernels[0], self.doses[0], self.spacings[0]
+        cells = []
+        for a in self.anatomies:
+            cells += [Cell(k, d0, a, s0) for k in self.kernels]
+            cells += [Cell(k0, d, a, s0) for d in self.doses[1:]]
+            cells += [Cell(k0, d0, a, s) for s in self.spacings[1:]]
+        return cells
 
 
 @dataclass(frozen=True)
@@ -119,7 +136,28 @@ class CellResult:
         return float(np.mean(values)) if values else math.nan
 
 
-def scan(cell: Cell, seed: int, size: int) -> Scan:
+def cell_seed(cell: Cell, start: int, k: int) -> int:
+    """The k-th phantom of a cell: fixed by the cell itself, whatever grid it is part of."""
+    return start + (zlib.crc32(cell.label.encode()) % 3000) * 10 + k
+
+
+def scan(cell: Cell, seed: int, size: int, cache: Path | None = None) -> Scan:
+    """One simulated slice of the cell (read from ``cache`` when it was simulated before)."""
+    path = cache / f"scan-{cell.label.replace(' ', '_')}-{seed}-{size}.npz" if cache else None
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            ph = phantom(cell.anatomy, size, seed, cell.spacing)  # masks: cheap to redraw
+            return Scan(ph, z["truth"], z["ld"], z["nd"])
+    result = _simulate(cell, seed, size)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+        np.savez(tmp, truth=result.truth, ld=result.ld, nd=result.nd)
+        os.replace(tmp, path)
+    return result
+
+
+def _simulate(cell: Cell, seed: int, size: int) -> Scan:
     from denoiser.ctsim import simulate_doses
 
     ph = phantom(cell.anatomy, size, seed, cell.spacing)
@@ -208,21 +246,27 @@ def measure(image: np.ndarray, s: Scan, window: tuple[float, float]) -> dict[str
     return row
 
 
-def evaluate_cell(cell: Cell, grid: Grid, index: int, models: dict[str, Method]) -> CellResult:
-    tuning = [
-        scan(cell, TUNING_SEED_START + index * 10 + k, grid.size) for k in range(grid.tuning_slices)
-    ]
-    makers = classical(tuning, cell)
+def evaluate_cell(
+    cell: Cell, grid: Grid, models: dict[str, Method], cache: Path | None = None
+) -> CellResult:
+    def scans_from(start: int, n: int) -> list[Scan]:
+        found = [scan(cell, cell_seed(cell, start, k), grid.size, cache) for k in range(n)]
+        return [crop_scan(s, grid.crop) for s in found] if grid.crop else found
+
+    tuning = scans_from(TUNING_SEED_START, grid.tuning_slices)
+    makers = _cached_makers(classical(tuning, cell), cache)
     params = tune(makers, [(s.ld, s.truth) for s in tuning], cell.window)
     methods: dict[str, Method] = {name: makers[name](p) for name, p in params.items()}
     methods.update(models)
     result = CellResult(cell, params=params)
-    scans = [scan(cell, GRID_SEED_START + index * 10 + k, grid.size) for k in range(grid.slices)]
+    scans = scans_from(GRID_SEED_START, grid.slices)
     outputs: dict[str, list[np.ndarray]] = {LD: [s.ld for s in scans], "ND": [s.nd for s in scans]}
     for name, method in methods.items():
         start = time.perf_counter()
         outputs[name] = [np.asarray(method(s.ld), np.float32) for s in scans]
         seconds = (time.perf_counter() - start) / len(scans)
+        if getattr(method, "seconds", None):  # cached outputs: the time of the first run
+            seconds = float(np.mean(method.seconds[-len(scans) :]))
         result.rows[name] = [
             measure(o, s, cell.window) for o, s in zip(outputs[name], scans, strict=True)
         ]
@@ -253,6 +297,66 @@ def _nps_peak(images: list[np.ndarray], scans: list[Scan], spacing: float) -> fl
         return math.nan
 
 
+def crop_scan(s: Scan, size: int) -> Scan:
+    """The ``size``-pixel square around the organ ROI, images and masks alike."""
+    rows, cols = np.nonzero(s.phantom.liver_roi)
+    half = size // 2
+    r = int(np.clip(rows.mean(), half, s.truth.shape[0] - half))
+    c = int(np.clip(cols.mean(), half, s.truth.shape[1] - half))
+    box = (slice(r - half, r - half + size), slice(c - half, c - half + size))
+    ph = s.phantom
+    lesions = [
+        replace(les, mask=les.mask[box], background=les.background[box])
+        for les in ph.lesions
+        if les.mask[box].any()
+    ]
+    cropped = replace(
+        ph,
+        hu=ph.hu[box],
+        body=ph.body[box],
+        liver=ph.liver[box],
+        liver_roi=ph.liver_roi[box],
+        labels=ph.labels[box],
+        lesions=lesions,
+    )
+    return Scan(cropped, s.truth[box], s.ld[box], s.nd[box])
+
+
+def _cached_makers(
+    makers: dict[str, Callable[[float], Method]], cache: Path | None
+) -> dict[str, Callable[[float], Method]]:
+    return {
+        name: (lambda p, name=name: _cached_method(makers[name](p), f"{name}-{p:g}", cache))
+        for name in makers
+    }
+
+
+def _cached_method(method: Method, key: str, cache: Path | None) -> Method:
+    """A classical method whose outputs are kept under ``cache`` by input digest and
+    parameter, so a rerun with another model computes only the model."""
+    if cache is None:
+        return method
+
+    def cached(hu: np.ndarray) -> np.ndarray:
+        digest = hashlib.sha256(np.ascontiguousarray(hu, np.float32).tobytes()).hexdigest()[:20]
+        path = cache / "outputs" / f"{key}-{digest}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                cached.seconds.append(float(z["seconds"]))  # the time it took when computed
+                return z["image"]
+        start = time.perf_counter()
+        out = np.asarray(method(hu), np.float32)
+        cached.seconds.append(time.perf_counter() - start)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+        np.savez(tmp, image=out, seconds=cached.seconds[-1])
+        os.replace(tmp, path)
+        return out
+
+    cached.seconds = []
+    return cached
+
+
 def _crop(image: np.ndarray, s: Scan) -> np.ndarray:
     rows, cols = np.nonzero(s.phantom.liver_roi)
     r, c = int(rows.mean()), int(cols.mean())
@@ -262,7 +366,9 @@ def _crop(image: np.ndarray, s: Scan) -> np.ndarray:
     return image[r - half : r + half, c - half : c + half]
 
 
-def evaluate_real(models: dict[str, Method], dose: float = 0.25) -> list[CellResult]:
+def evaluate_real(
+    models: dict[str, Method], dose: float = 0.25, cache: Path | None = None
+) -> list[CellResult]:
     """Every shipped real CT slice at ``dose`` by noise insertion; the original as reference."""
     from denoiser.ctsim import insert_noise
     from denoiser.evaluation.real import body_mask, liver_like_tissue, real_ct_slices
@@ -279,7 +385,7 @@ def evaluate_real(models: dict[str, Method], dose: float = 0.25) -> list[CellRes
         )
         fake = Scan(_real_phantom(nd, body, tissue, spacing), nd, ld, nd)
         cell = Cell("scanner", dose, f"real: {name}", spacing)
-        makers = classical([fake], cell)
+        makers = _cached_makers(classical([fake], cell), cache)
         params = tune(makers, [(ld, nd)], window)
         methods = {k: makers[k](p) for k, p in params.items()} | dict(models)
         result = CellResult(cell, params=params)
@@ -316,6 +422,7 @@ def run(
     *,
     real: bool = True,
     command: str = "",
+    cache: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[CellResult], list[CellResult]]:
     """The whole grid (and the real slices), then the report; returns both result lists."""
@@ -323,10 +430,10 @@ def run(
     cells = grid.cells()
     results = []
     for index, cell in enumerate(cells):
-        results.append(evaluate_cell(cell, grid, index, models))
+        results.append(evaluate_cell(cell, grid, models, cache))
         if progress:
             progress(f"cell {index + 1}/{len(cells)}: {cell.label}")
-    reals = evaluate_real(models) if real else []
+    reals = evaluate_real(models, cache=cache) if real else []
     write_report(results, reals, grid, list(models), out_dir, command)
     return results, reals
 

@@ -64,6 +64,14 @@ class TrainingLaunchForm(forms.Form):
         help_text="Self-supervised start of the denoiser on the normal-dose cases (0: off).",
     )
 
+    self_supervised_weight = forms.FloatField(
+        min_value=0,
+        max_value=1000,
+        initial=TrainingOptions.self_supervised_weight,
+        label="Self-supervised weight",
+        help_text="Learn from the low-dose cases' own noise (Recorrupted-to-Recorrupted; 0: off).",
+    )
+
     OPTION_FIELDS = (
         "epochs",
         "iters_per_epoch",
@@ -74,6 +82,7 @@ class TrainingLaunchForm(forms.Form):
         "val_slices",
         "perceptual",
         "warm_start_iters",
+        "self_supervised_weight",
     )
 
     def __init__(self, user, *args, **kwargs):

@@ -23,7 +23,17 @@ from reader_study.models import Case, TrainingJob
 from reader_study.registry import service as registry
 
 log = logging.getLogger(__name__)
-LOSS_KEYS = ("total", "adv", "cycle", "identity", "perceptual", "synthetic", "texture", "D_total")
+LOSS_KEYS = (
+    "total",
+    "adv",
+    "cycle",
+    "identity",
+    "perceptual",
+    "synthetic",
+    "texture",
+    "self",
+    "D_total",
+)
 
 
 @dataclass
@@ -42,6 +52,9 @@ class TrainingOptions:
     # Iterations of the denoiser's self-supervised warm start (denoiser.warmstart), whose
     # task then stays in the loss; 0 trains the plain CycleGAN from the identity.
     warm_start_iters: int = 3000
+    # Weight of the self-supervised term on the low-dose cases themselves (R2R with the
+    # noise spectrum estimated from them, denoiser.selfsupervised); 0: off.
+    self_supervised_weight: float = 10.0
     seed: int = 1234
 
     LIMITS = {
@@ -54,6 +67,7 @@ class TrainingOptions:
         "val_slices": (0, 64),
         "val_dose": (0.01, 0.9),
         "warm_start_iters": (0, 100_000),
+        "self_supervised_weight": (0, 1000),
         "seed": (0, 2**31 - 1),
     }
 
@@ -138,6 +152,7 @@ def build_config(job: TrainingJob, options: TrainingOptions, version: str, out_d
         generator=GeneratorSpec(base_width=width, max_width=width * 4),
         discriminator=DiscriminatorSpec(width=width * 2),
         perceptual_net="ct_encoder" if perceptual else "none",
+        lambda_self=float(options.self_supervised_weight),
         encoder_path=str(encoder_weights()),
         log_every=max(1, min(25, options.iters_per_epoch // 4)),
         checkpoint_every=max(1, min(250, options.iters_per_epoch)),
