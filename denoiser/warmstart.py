@@ -206,7 +206,8 @@ def resume_path(cfg: TrainConfig) -> Path:
 
 
 # Settings that make a saved warm start another run: its state is not resumed under others.
-# (warm_iters may grow: a longer run continues a shorter one.)
+# (warm_iters and warm_coarse_iters, the schedule, may change: a run can be lengthened or
+# cut short and continue from where it is.)
 RESUME_KEYS = (
     "seed",
     "data_source",
@@ -227,7 +228,6 @@ RESUME_KEYS = (
     "warm_kernel_cutoff",
     "warm_ramp_exponent",
     "warm_coarse_weights",
-    "warm_coarse_iters",
     "warm_target",
     "warm_noise_scale",
     "anatomies",
