@@ -142,6 +142,9 @@ class TrainConfig:
     warm_noise_sd_hu: list[float] = field(default_factory=lambda: [5.0, 40.0])
     warm_kernel_cutoff: list[float] = field(default_factory=lambda: [0.7, 1.3])
     warm_ramp_exponent: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    # Reconstruction kernels whose noise spectrum the synthetic noise takes, one drawn per
+    # patch (denoiser.kernels); the window's end is scaled by warm_kernel_cutoff.
+    warm_kernels: list[str] = field(default_factory=lambda: ["hann"])
     # FBP noise power rises with frequency, so in a pixel loss the noise coarser than ~10 mm
     # is a few per cent of the total and a denoiser learns to leave it. For the first
     # `warm_coarse_iters` iterations the loss adds these weights times the squared error of
@@ -232,7 +235,11 @@ class TrainConfig:
         _check_range("spacing_range_mm", self.spacing_range_mm, 0.05)
         if self.self_alpha <= 0:
             raise ValueError(f"self_alpha must be above 0, not {self.self_alpha}")
-        for name, allowed in (("anatomies", ANATOMIES), ("kernels", KERNELS)):
+        for name, allowed in (
+            ("anatomies", ANATOMIES),
+            ("kernels", KERNELS),
+            ("warm_kernels", KERNELS),
+        ):
             chosen = getattr(self, name)
             wrong = [x for x in chosen if x not in allowed]
             if not chosen or wrong:

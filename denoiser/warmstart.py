@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from denoiser import checkpoint as ckpt
-from denoiser import guard
+from denoiser import guard, kernels
 from denoiser.config import TrainConfig
 from denoiser.data import PairPatchSampler, nd_patches
 from denoiser.inference import pick_device
@@ -56,21 +56,33 @@ def fbp_like_noise(
     cutoff: torch.Tensor,
     gen: torch.Generator | None,
     ramp_exponent: torch.Tensor | None = None,
+    kernel_names: list[str] | None = None,
 ) -> torch.Tensor:
-    """Noise of shape (batch, 1, rows, cols) whose power spectrum is |f|^p x Hann^2.
+    """Noise of shape (batch, 1, rows, cols) whose power spectrum is |f|^p x W^2.
 
-    ``sd``, ``cutoff`` (fraction of Nyquist where the Hann window reaches zero) and
-    ``ramp_exponent`` p (default 1, the ramp) are per sample, shape (batch,). Each sample
-    is scaled to exactly its ``sd``.
+    ``sd``, ``cutoff`` (fraction of Nyquist where the window reaches its end) and
+    ``ramp_exponent`` p (default 1, the ramp) are per sample, shape (batch,); so is the
+    window ``W``, the reconstruction kernel named in ``kernel_names`` (default: Hann for
+    every sample; see ``denoiser.kernels``). Each sample is scaled to exactly its ``sd``.
     """
     rows, cols = shape[-2:]
     fy = torch.fft.fftfreq(rows, device=sd.device).view(-1, 1)
     fx = torch.fft.rfftfreq(cols, device=sd.device).view(1, -1)
     radius = torch.sqrt(fy**2 + fx**2)  # cycles per pixel, Nyquist 0.5
     f_c = (0.5 * cutoff).view(-1, 1, 1, 1)
-    hann = torch.where(radius < f_c, 0.5 + 0.5 * torch.cos(math.pi * radius / f_c), torch.zeros(()))
+    if kernel_names is None:
+        window = torch.where(
+            radius < f_c, 0.5 + 0.5 * torch.cos(math.pi * radius / f_c), torch.zeros(())
+        )
+    else:
+        window = torch.stack(
+            [
+                torch.from_numpy(kernels.window(name, radius.cpu().numpy(), float(c))).float()
+                for name, c in zip(kernel_names, cutoff.tolist(), strict=True)
+            ]
+        )[:, None].to(sd.device)
     p = torch.ones_like(sd) if ramp_exponent is None else ramp_exponent
-    amplitude = radius ** (0.5 * p.view(-1, 1, 1, 1)) * hann
+    amplitude = radius ** (0.5 * p.view(-1, 1, 1, 1)) * window
     white = torch.randn(shape, generator=gen, device=sd.device)
     noise = torch.fft.irfft2(torch.fft.rfft2(white) * amplitude, s=(rows, cols))
     noise = noise / noise.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
@@ -95,7 +107,11 @@ def synthetic_noise(
     # bit for bit from its config.
     lo, hi = cfg.warm_ramp_exponent
     p = torch.full((n,), float(lo)) if lo == hi else _uniform(cfg.warm_ramp_exponent, n, gen)
-    return fbp_like_noise(shape, sd, cutoff, gen, p)
+    names = None  # Hann alone: no draw, as before warm_kernels existed
+    if cfg.warm_kernels != ["hann"]:
+        picks = torch.randint(len(cfg.warm_kernels), (n,), generator=gen).tolist()
+        names = [cfg.warm_kernels[i] for i in picks]
+    return fbp_like_noise(shape, sd, cutoff, gen, p, names)
 
 
 def add_synthetic_noise(
@@ -227,6 +243,7 @@ RESUME_KEYS = (
     "warm_noise_sd_hu",
     "warm_kernel_cutoff",
     "warm_ramp_exponent",
+    "warm_kernels",
     "warm_coarse_weights",
     "warm_target",
     "warm_noise_scale",

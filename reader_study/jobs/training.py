@@ -104,6 +104,7 @@ SHIPPED_RECIPE_KEYS = (
     "lambda_cycle",
     "cycle_lowpass_sigma",
     "warm_ramp_exponent",
+    "warm_kernels",
     "warm_coarse_weights",
     "texture_blend_share",
     "texture_blend_band",

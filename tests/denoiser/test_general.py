@@ -190,3 +190,21 @@ def test_general_grid_runs_end_to_end(tmp_path, capsys) -> None:
     assert (out / "general.png").stat().st_size > 1000
     rows = (out / "general.csv").read_text().splitlines()
     assert rows[0].startswith("cell,kernel") and any(",bm3d," in r for r in rows)
+
+
+def test_synthetic_noise_takes_each_kernels_spectrum() -> None:
+    from denoiser.warmstart import fbp_like_noise
+
+    gen = torch.Generator().manual_seed(0)
+    ones = torch.ones(32)
+    high = {}
+    for name in ("hann", "ramp", "edge"):
+        noise = fbp_like_noise((32, 1, 64, 64), ones, ones, gen, None, [name] * 32)
+        power = torch.fft.fft2(noise[:, 0]).abs().pow(2).mean(0).numpy()
+        f = np.hypot(*np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64), indexing="ij"))
+        high[name] = power[f > 0.3].sum() / power.sum()
+    assert high["hann"] < 0.2 < min(high["ramp"], high["edge"])
+    cfg = TrainConfig(warm_kernels=["hann", "edge"])
+    from denoiser.warmstart import synthetic_noise
+
+    assert synthetic_noise((4, 1, 32, 32), cfg, gen).shape == (4, 1, 32, 32)

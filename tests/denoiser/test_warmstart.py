@@ -129,9 +129,9 @@ def test_warm_start_draws_the_ramp_exponent_from_its_range(tmp_path: Path, monke
     seen: list[torch.Tensor] = []
     real = warmstart.fbp_like_noise
 
-    def spy(shape, sd, cutoff, gen, ramp_exponent=None):
+    def spy(shape, sd, cutoff, gen, ramp_exponent=None, kernel_names=None):
         seen.append(ramp_exponent)
-        return real(shape, sd, cutoff, gen, ramp_exponent)
+        return real(shape, sd, cutoff, gen, ramp_exponent, kernel_names)
 
     monkeypatch.setattr(warmstart, "fbp_like_noise", spy)
     path = str(tmp_path / "warm.pt")
