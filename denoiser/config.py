@@ -161,6 +161,11 @@ class TrainConfig:
     # spectrum, its streaks and its dependence on the attenuation along each ray.
     warm_target: str = "nd"
     warm_noise_scale: list[float] = field(default_factory=lambda: [0.0, 1.5])
+    # Share of each "truth" batch whose noise is the stationary synthetic noise of a kernel
+    # (warm_kernels, warm_noise_sd_hu) instead of the scan's own: it is learnt faster.
+    warm_synthetic_share: float = 0.0
+    # Start the warm start from this generator checkpoint's weights ("": from scratch).
+    warm_init_path: str = ""
 
     # --- self-supervised term on the LD images themselves (Recorrupted-to-Recorrupted,
     # Pang et al., CVPR 2021; denoiser.selfsupervised): the LD image y is recorrupted as
@@ -232,6 +237,10 @@ class TrainConfig:
         if self.warm_target == "truth" and self.data_source != "anatomy":
             raise ValueError("warm_target = 'truth' needs data_source = 'anatomy' (a known truth)")
         _check_range("warm_noise_scale", self.warm_noise_scale, 0.0)
+        if not 0.0 <= self.warm_synthetic_share <= 1.0:
+            raise ValueError(
+                f"warm_synthetic_share must be 0 to 1, not {self.warm_synthetic_share}"
+            )
         _check_range("spacing_range_mm", self.spacing_range_mm, 0.05)
         if self.self_alpha <= 0:
             raise ValueError(f"self_alpha must be above 0, not {self.self_alpha}")

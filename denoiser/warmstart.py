@@ -143,7 +143,13 @@ def pretrain_generator(
     if cfg.warm_target == "truth":
         sampler = PairPatchSampler(data.pairs, cfg, sampler.rng, cfg.warm_noise_scale)
     device = pick_device(cfg.device)
-    net = build_generator(cfg.generator).to(device)
+    net = build_generator(cfg.generator)
+    if cfg.warm_init_path:  # a new schedule on top of an earlier warm start's weights
+        _arch, state = ckpt.generator_weights(
+            Path(cfg.warm_init_path), ckpt.load_checkpoint_file(cfg.warm_init_path)
+        )
+        ckpt.load_into(Path(cfg.warm_init_path), net, state)
+    net = net.to(device)
     run = _Run(cfg, net, _adam(cfg, net), sampler, gen)
     if resume:
         run.resume(progress)
@@ -196,7 +202,11 @@ def warm_batch(cfg: TrainConfig, sampler, gen: torch.Generator | None = None):
     """(noisy, clean) patches of the warm start's task, on the CPU: ND plus synthetic noise
     against ND, or a phantom's truth plus its own scan noise against the truth."""
     if cfg.warm_target == "truth":
-        return sampler.sample(cfg.batch_size)
+        noisy, clean = sampler.sample(cfg.batch_size)
+        k = round(cfg.warm_synthetic_share * cfg.batch_size)
+        if k:  # part of the batch with stationary noise of a kernel's spectrum instead
+            noisy[:k] = add_synthetic_noise(clean[:k], cfg, gen)
+        return noisy, clean
     clean = sampler.sample(cfg.batch_size)
     return add_synthetic_noise(clean, cfg, gen), clean
 
@@ -247,6 +257,8 @@ RESUME_KEYS = (
     "warm_coarse_weights",
     "warm_target",
     "warm_noise_scale",
+    "warm_synthetic_share",
+    "warm_init_path",
     "anatomies",
     "spacing_range_mm",
     "kernels",

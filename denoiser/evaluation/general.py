@@ -51,7 +51,7 @@ from denoiser.seeds import EVALUATION_SEEDS
 GRID_SEED_START = EVALUATION_SEEDS.start + 50_000
 TUNING_SEED_START = EVALUATION_SEEDS.start + 90_000
 GAUSSIAN_SIGMAS_PX = (0.5, 0.8, 1.2, 1.8, 2.5)
-NLM_FACTORS = (0.4, 0.6, 0.8, 1.0, 1.3)
+NLM_FACTORS = (0.4, 0.6, 0.8, 1.0, 1.3, 1.7, 2.2, 3.0)
 BM3D_FACTORS = (1.0,)  # given the measured NPS of the cell: its own noise model
 NPS_ROI = 32
 # Real CT slices shipped by pydicom and pydicom-data (every distinct one: the other encodings

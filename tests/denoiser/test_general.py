@@ -208,3 +208,26 @@ def test_synthetic_noise_takes_each_kernels_spectrum() -> None:
     from denoiser.warmstart import synthetic_noise
 
     assert synthetic_noise((4, 1, 32, 32), cfg, gen).shape == (4, 1, 32, 32)
+
+
+def test_warm_start_from_an_earlier_one_with_synthetic_share(tmp_path) -> None:
+    first = anatomy_config(
+        tmp_path, warm_target="truth", warm_iters=2, warm_start_path=str(tmp_path / "a.pt")
+    )
+    pretrain_generator(first)
+    again = anatomy_config(
+        tmp_path,
+        warm_target="truth",
+        warm_iters=1,
+        warm_start_path=str(tmp_path / "b.pt"),
+        warm_init_path=str(tmp_path / "a.pt"),
+        warm_synthetic_share=0.5,
+        warm_kernels=["ramp", "edge"],
+        lr=0.0,  # no step: the result is the weights it started from
+    )
+    pretrain_generator(again)
+    from denoiser import checkpoint as ckpt
+
+    a = ckpt.load_checkpoint_file(tmp_path / "a.pt")["state_dict"]
+    b = ckpt.load_checkpoint_file(tmp_path / "b.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
