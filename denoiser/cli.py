@@ -261,6 +261,7 @@ def _evaluate_general(args: argparse.Namespace) -> int:
         command=command,
         progress=None if args.quiet else lambda line: print(line, flush=True),
         cache=args.cache / "general",
+        workers=args.workers,
     )
     if not args.quiet:
         print((args.out / "general.md").read_text())

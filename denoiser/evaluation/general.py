@@ -424,18 +424,47 @@ def run(
     command: str = "",
     cache: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> tuple[list[CellResult], list[CellResult]]:
     """The whole grid (and the real slices), then the report; returns both result lists."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = grid.cells()
     results = []
-    for index, cell in enumerate(cells):
+    if workers > 1:
+        results = _in_processes(cells, grid, models, cache, workers, progress)
+    for index, cell in enumerate(cells if workers <= 1 else []):
         results.append(evaluate_cell(cell, grid, models, cache))
         if progress:
             progress(f"cell {index + 1}/{len(cells)}: {cell.label}")
     reals = evaluate_real(models, cache=cache) if real else []
     write_report(results, reals, grid, list(models), out_dir, command)
     return results, reals
+
+
+_FORKED: tuple = ()
+
+
+def _forked_cell(index: int) -> CellResult:
+    cells, grid, models, cache = _FORKED
+    import torch
+
+    torch.set_num_threads(1)
+    return evaluate_cell(cells[index], grid, models, cache)
+
+
+def _in_processes(cells, grid, models, cache, workers, progress) -> list[CellResult]:
+    """Cells in ``workers`` forked processes (the models are inherited, not pickled)."""
+    import multiprocessing
+
+    global _FORKED
+    _FORKED = (cells, grid, models, cache)
+    results = []
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for index, result in enumerate(pool.imap(_forked_cell, range(len(cells)))):
+            results.append(result)
+            if progress:
+                progress(f"cell {index + 1}/{len(cells)}: {cells[index].label}")
+    return results
 
 
 # ---- report ------------------------------------------------------------------------------
