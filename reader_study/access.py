@@ -15,7 +15,7 @@ from functools import wraps
 
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from rest_framework.permissions import BasePermission
@@ -195,14 +195,18 @@ def presentation_for_reader(user, token: str) -> Presentation:
 
 def presentation_for_image(user, side_token: str) -> tuple[Presentation, str]:
     """(presentation, side) of a per-side image token of the reader's; else 404."""
-    base = own_presentations(user).select_related(
-        "study__denoiser_model", "study__comparison_model", "study_case__case", "reader"
+    # One query for either side: a second lookup for B would make B answer later than A.
+    found = (
+        own_presentations(user)
+        .filter(Q(token_a=side_token) | Q(token_b=side_token))
+        .select_related(
+            "study__denoiser_model", "study__comparison_model", "study_case__case", "reader"
+        )
+        .first()
     )
-    for side, field in (("A", "token_a"), ("B", "token_b")):
-        found = base.filter(**{field: side_token}).first()
-        if found is not None and is_available(found):
-            return found, side
-    raise Http404("No such image.")
+    if found is None or not is_available(found):
+        raise Http404("No such image.")
+    return found, "A" if found.token_a == side_token else "B"
 
 
 def is_available(presentation: Presentation) -> bool:

@@ -34,11 +34,17 @@ def side_series(presentation: Presentation, side: str) -> tuple[Series, Series]:
 
 
 def blinded_file(presentation: Presentation, side: str, index: int) -> bytes | None:
-    """Slice `index` of `side` as a normalised Part 10 file; None when out of range."""
-    shown_slices, geometry_slices = _stacks(presentation, side)
-    if not 0 <= index < min(len(shown_slices), len(geometry_slices)):
+    """Slice `index` of `side` as a normalised Part 10 file; None when out of range.
+
+    Both sides' slices are decoded, whichever is sent: a series stored compressed (an
+    uploaded original often is; a model's output never) takes longer to decode, and a
+    reader could otherwise tell the sides apart by how long each takes to arrive.
+    """
+    stacks = {s: _stacks(presentation, s)[0] for s in "AB"}
+    geometry_slices = _stacks(presentation, side)[1]
+    if not 0 <= index < min(len(stacks["A"]), len(stacks["B"]), len(geometry_slices)):
         return None
-    pixels = hounsfield(shown_slices[index])
+    pixels = {s: hounsfield(stacks[s][index]) for s in "AB"}[side]
     geometry = _geometry(geometry_slices[index])
     _, width, center = PRESETS.get(presentation.study.default_preset, PRESETS["abdomen"])
     return encode(build(presentation.token, index, geometry, pixels, (width, center)))
