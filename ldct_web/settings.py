@@ -71,8 +71,13 @@ ASGI_APPLICATION = "ldct_web.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # Each domain package of reader_study keeps its templates beside its views.
-        "DIRS": sorted((BASE_DIR / "reader_study").glob("*/templates")),
+        # The shared layout and the login and password pages first: the admin app ships
+        # registration/ templates of the same names. Each domain package of reader_study
+        # keeps its own templates beside its views.
+        "DIRS": [
+            BASE_DIR / "reader_study" / "templates",
+            *sorted((BASE_DIR / "reader_study").glob("*/templates")),
+        ],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -101,6 +106,9 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# A login lasts a working day (LDCT_SESSION_HOURS), not Django's two weeks: reading rooms
+# and laptops are shared. "Log out everywhere" (password page) ends every session at once.
+SESSION_COOKIE_AGE = env.integer("LDCT_SESSION_HOURS", 12, minimum=1) * 3600
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from reader_study.access import is_reader, is_researcher, researcher_required
+from reader_study.accounts.sessions import end_sessions
 
 
 @require_GET
@@ -30,3 +32,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     message = str(exception) if exception and str(exception) else "You do not have access."
     return render(request, "403.html", {"message": message}, status=403)
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logs out (POST only); with `everywhere`, every other browser of the user too."""
+
+    def post(self, request, *args, **kwargs):
+        if request.POST.get("everywhere") and request.user.is_authenticated:
+            end_sessions(request.user)
+        return super().post(request, *args, **kwargs)

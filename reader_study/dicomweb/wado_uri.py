@@ -58,7 +58,8 @@ class WadoUri(DicomWebView):
                 f"{', '.join(NATIVE)}",
             )
         response = HttpResponse(lookup.encoded(instance, syntax), content_type="application/dicom")
-        response["Content-Disposition"] = f'inline; filename="{instance.sop_instance_uid}.dcm"'
+        # A download, whatever a browser makes of the bytes (a preamble may hold anything).
+        response["Content-Disposition"] = f'attachment; filename="{instance.sop_instance_uid}.dcm"'
         return response
 
     def _image(self, request, instance, content_type: str) -> HttpResponse:

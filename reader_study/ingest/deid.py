@@ -135,6 +135,9 @@ def deidentify(ds: Dataset, *, case_key: str, label: str) -> None:
     )
     ds.LongitudinalTemporalInformationModified = "REMOVED"
     ds.file_meta = _file_meta(ds)
+    # 128 free bytes no DICOM reader looks at: they may hold text about the patient, or
+    # another format's header (HTML that a browser sniffing the file would run).
+    ds.preamble = b"\0" * 128
 
 
 def _code(value: str, meaning: str) -> Dataset:

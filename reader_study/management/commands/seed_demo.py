@@ -5,8 +5,9 @@ Idempotent: running it again resets the demo passwords and changes nothing else.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from reader_study.access import READER, RESEARCHER, assign_role
@@ -32,6 +33,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        if settings.SESSION_COOKIE_SECURE:
+            raise CommandError(
+                "seed_demo makes accounts whose passwords are public (they are in the source); "
+                "it runs only on a plain-HTTP laptop run (LDCT_INSECURE_HTTP=1, as `make run` "
+                "sets). On a server, create accounts with createsuperuser and the admin."
+            )
         default = self._accounts_and_cases()
         researcher = User.objects.get(username="researcher")
         if default:
