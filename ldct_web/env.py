@@ -131,6 +131,22 @@ def _persistent(config: dict) -> dict:
     # greenlet of its own, and a kept connection per greenlet would pile up unused.
     config["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 0)
     config["CONN_HEALTH_CHECKS"] = True
+    # A pool of at most this many Postgres connections per process (0: none), which the
+    # web server's workers set (ldct_web/gunicorn_conf.py): a greenlet per request and a
+    # connection per greenlet would otherwise open as many connections as there are
+    # requests in flight, past Postgres's limit, and each request would pay for opening
+    # one. A request waits for a free connection at most DATABASE_POOL_TIMEOUT seconds.
+    pool = integer("DATABASE_POOL_SIZE", 0)
+    if pool and config["ENGINE"].endswith("postgresql"):
+        config["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        config["OPTIONS"] = {
+            **config.get("OPTIONS", {}),
+            "pool": {
+                "min_size": min(2, pool),
+                "max_size": pool,
+                "timeout": integer("DATABASE_POOL_TIMEOUT", 30, minimum=1),
+            },
+        }
     return config
 
 

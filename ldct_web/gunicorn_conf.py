@@ -19,6 +19,11 @@ worker_class = "gevent"
 # it, which is CPU work that a greenlet does not share.
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() + 1)))
 worker_connections = int(os.environ.get("LDCT_WORKER_CONNECTIONS", 1000))
+# Each worker shares a pool of this many Postgres connections among its greenlets
+# (ldct_web/env.py): workers x pool stays under Postgres's max_connections (100 by
+# default) with room for the Celery workers; a request waits for a free connection
+# instead of failing with "too many clients".
+os.environ.setdefault("DATABASE_POOL_SIZE", "16")
 # A worker that stops answering its arbiter this long is restarted; long uploads are
 # chunked and a chunk is small, so no request legitimately runs this long.
 timeout = int(os.environ.get("LDCT_WEB_TIMEOUT", 300))

@@ -68,10 +68,17 @@ def save(presentation: Presentation, payload: dict) -> Saved:
     now = timezone.now()
     with transaction.atomic():
         locked = _locked(presentation)
-        for (side, key), value in values.items():
-            Score.objects.update_or_create(
-                presentation=locked, side=side, criterion=criteria[key], defaults={"value": value}
-            )
+        # One statement for the whole set (this runs on every click): a new question gets
+        # its row, an answered one its new value; the unique constraint is the conflict.
+        Score.objects.bulk_create(
+            [
+                Score(presentation=locked, side=side, criterion=criteria[key], value=value)
+                for (side, key), value in values.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["presentation", "side", "criterion"],
+            update_fields=["value", "updated_at"],
+        )
         seconds = fields.pop("seconds", 0.0)
         for name, value in fields.items():
             setattr(locked, name, value)
@@ -79,7 +86,7 @@ def save(presentation: Presentation, payload: dict) -> Saved:
         locked.started_at = locked.started_at or now
         locked.updated_at = now
         locked.save()
-    return Saved(*completeness(presentation))
+    return Saved(*_completeness(locked, list(criteria.values())))
 
 
 def _locked(presentation: Presentation) -> Presentation:
@@ -146,12 +153,17 @@ def checked_seconds(value) -> float:
 
 
 def completeness(presentation: Presentation) -> tuple[bool, list[str]]:
-    study = presentation.study
     presentation.refresh_from_db(fields=["preference"])
+    return _completeness(presentation, list(presentation.study.criteria.all()))
+
+
+def _completeness(presentation: Presentation, criteria: list[Criterion]) -> tuple[bool, list]:
+    """(complete, the questions still to answer) of `presentation` as loaded."""
+    study = presentation.study
     given = set(presentation.scores.values_list("side", "criterion__key"))
     missing = [
         question_name(c, side, study)
-        for c in study.criteria.all()
+        for c in criteria
         if c.required
         for side in sides_of(study)
         if (side, c.key) not in given
