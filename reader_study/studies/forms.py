@@ -74,6 +74,14 @@ class StudyForm(forms.ModelForm):
                 r.user.username for r in self.instance.readers.select_related("user")
             )
 
+    def clean_seed(self) -> int | None:
+        # Empty while editing keeps the stored seed: the model form would otherwise write
+        # None into the study before the view can leave the seed out.
+        seed = self.cleaned_data.get("seed")
+        if seed is None and self.instance.pk:
+            return self.instance.seed
+        return seed
+
     def reader_names(self) -> list[str]:
         text = self.cleaned_data.get("readers_text", "")
         return [line.strip() for line in text.splitlines() if line.strip()]
