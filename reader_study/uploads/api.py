@@ -116,8 +116,11 @@ def sessions(request: Request) -> Response:
             owner=request.user, status=UploadSession.Status.OPEN
         ).prefetch_related("files")
         return Response([_session_json(s, with_files=False) for s in open_sessions])
+    label = request.data.get("label") if isinstance(request.data, dict) else False
+    if not isinstance(label, str | None):
+        return _problem(400, 'Send a JSON object: {"label": "your own name for the case"}.')
     try:
-        label = clean_text(str(request.data.get("label", "") or ""), "label")
+        label = clean_text(label or "", "label")
     except BadInput as exc:
         return _problem(400, str(exc))
     label = " ".join(label.split())
@@ -358,8 +361,11 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
             f"{f.name} ({len(f.received)} of {f.chunk_count} chunks)" for f in missing[:5]
         )
         return _problem(409, f"{len(missing)} file(s) are not complete yet: {shown}")
-    series_uid = str(request.data.get("series_instance_uid") or "") or None
-    strict = bool(request.data.get("strict", False))
+    options = request.data if isinstance(request.data, dict) else None
+    if options is None:
+        return _problem(400, 'Send a JSON object: {"series_instance_uid"?, "strict"?}.')
+    series_uid = str(options.get("series_instance_uid") or "") or None
+    strict = bool(options.get("strict", False))
     with tempfile.TemporaryDirectory(prefix="ldct-upload-") as workdir:
         try:
             sources = [_source(f, Path(workdir)) for f in files]
