@@ -240,6 +240,7 @@ def _evaluate_general(args: argparse.Namespace) -> int:
         size=args.size,
         crop=args.crop,
         design=args.design,
+        listed=_listed_cells(args.cells),
     )
     for name, chosen, allowed in (
         ("--kernels", grid.kernels, base.kernels),
@@ -268,6 +269,22 @@ def _evaluate_general(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listed_cells(text: str | None):
+    """``anatomy:kernel:dose:spacing`` items, comma-separated ("" for none: real CT only)."""
+    if text is None:
+        return None
+    cells = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        parts = item.split(":")
+        if len(parts) != 4:
+            raise SystemExit(f"--cells: {item!r} is not anatomy:kernel:dose:spacing")
+        try:
+            cells.append((parts[0], parts[1], float(parts[2]), float(parts[3])))
+        except ValueError:
+            raise SystemExit(f"--cells: {item!r} has a dose or spacing that is no number") from None
+    return tuple(cells)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from denoiser.checkpoint import load_checkpoint_file
 
@@ -294,11 +311,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     card = dict(payload.get("model_card") or {})
     if args.card:
         card.update(json.loads(Path(args.card).read_text()))
+    config = dict(payload.get("config") or {})
+    for item in args.set or []:  # inference settings, e.g. the texture blend of the release
+        key, _, value = item.partition("=")
+        try:
+            config[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            config[key.strip()] = value
     out = ckpt.make_payload(
         "generator",
         arch,
         state_dict,
-        config=payload.get("config"),
+        config=config,
         metrics=payload.get("metrics"),
         model_card=card,
         half=args.half,
@@ -416,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--doses", default=None, help="dose fractions, e.g. 0.05,0.1,0.25,0.5")
     grid.add_argument("--anatomies", default=None, help="abdomen,pelvis,chest,head,neck")
     grid.add_argument("--spacings", default=None, help="pixel spacing in mm, e.g. 0.35,0.7,1.0")
+    grid.add_argument(
+        "--cells",
+        default=None,
+        help="explicit cells anatomy:kernel:dose:spacing,... instead of the grid ('': none)",
+    )
     grid.add_argument("--slices-per-cell", type=int, default=3)
     grid.add_argument("--tuning-slices", type=int, default=1)
     grid.add_argument(
@@ -441,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out")
     p.add_argument("--half", action="store_true", help="store weights as fp16 (half size)")
     p.add_argument("--card", default=None, help="JSON file merged into the model card")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="set a config value in the exported file (TOML value), e.g. texture_blend_share=0.3",
+    )
     p.set_defaults(func=cmd_export)
     return ap
 

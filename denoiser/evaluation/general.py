@@ -85,8 +85,12 @@ class Grid:
     # around the first dose, kernel and spacing listed (kernel x anatomy, dose x anatomy,
     # spacing x anatomy), for machines that cannot afford the full product.
     design: str = "full"
+    # Explicit cells (anatomy, kernel, dose, spacing) instead of a design, when given.
+    listed: tuple[tuple[str, str, float, float], ...] | None = None
 
     def cells(self) -> list[Cell]:
+        if self.listed is not None:
+            return [Cell(k, d, a, s) for a, k, d, s in self.listed]
         if self.design == "full":
             combos = product(self.anatomies, self.kernels, self.doses, self.spacings)
             return [Cell(k, d, a, s) for a, k, d, s in combos]
