@@ -34,6 +34,11 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     worker_max_tasks_per_child=50,
+    # A new pool process imports torch before it reports for work (tasks.gpu), which takes
+    # seconds and longer on a busy machine; under Celery's default of 4 s every replacement
+    # process (after a lost broker connection, a killed child, max_tasks_per_child) was
+    # killed as hung and replaced again, forever, and the worker never ran another task.
+    worker_proc_alive_timeout=120,
     worker_cancel_long_running_tasks_on_connection_loss=True,
     task_track_started=True,
     task_serializer="json",

@@ -145,7 +145,8 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.text("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGE_BACKEND = env.text("STORAGE_BACKEND", "local")
 if STORAGE_BACKEND == "local":
-    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    # FileSystemStorage, except that a write cut short leaves no part of a file behind.
+    _media_storage = {"BACKEND": "reader_study.media_storage.WholeFileStorage"}
 elif STORAGE_BACKEND == "s3":
     # django-storages reads the rest: AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL,
     # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME.

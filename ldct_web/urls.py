@@ -7,3 +7,4 @@ urlpatterns = [
 ]
 
 handler403 = "reader_study.accounts.views.permission_denied"
+handler500 = "reader_study.server_errors.server_error"

@@ -54,17 +54,32 @@ def slices(series: Series, entry: StudyCase | None = None) -> list[Slice]:
     return found[entry.slice_start : entry.slice_stop] if entry else found
 
 
+class DamagedFile(Exception):
+    """A stored instance file that cannot be read back (truncated, overwritten, missing);
+    the message names the file and the reason, for the operator's log."""
+
+
 def _read(instance: Instance, pixels: bool) -> Dataset:
-    with instance.file.open("rb") as fh, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pydicom.dcmread(fh, stop_before_pixels=not pixels)
+    try:
+        with instance.file.open("rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(fh, stop_before_pixels=not pixels)
+    except Exception as exc:  # pydicom raises many types for damaged bytes
+        raise _damaged(instance, exc) from exc
+
+
+def _damaged(instance: Instance, exc: Exception) -> DamagedFile:
+    return DamagedFile(f"{instance.file.name}: {type(exc).__name__}: {exc}")
 
 
 def hounsfield(item: Slice) -> np.ndarray:
     """The slice in HU, rounded to whole numbers (as CT stores them)."""
     ds = _read(item.instance, pixels=True)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    array = ds.pixel_array
+    try:
+        array = ds.pixel_array
+    except Exception as exc:
+        raise _damaged(item.instance, exc) from exc
     if frames > 1:
         array = array[item.frame]
         hu = _enhanced_rescale(ds, item.frame, array)

@@ -4,18 +4,45 @@ side, and their difference. Slices are served one file each in one plain format 
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import numpy as np
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from reader_study.access import can_use_cases, visible_cases
-from reader_study.imaging import PRESETS, build, encode, header_of, hounsfield, slices
+from reader_study.imaging import (
+    PRESETS,
+    DamagedFile,
+    build,
+    encode,
+    header_of,
+    hounsfield,
+    slices,
+)
 from reader_study.models import Series
 
+log = logging.getLogger(__name__)
 DIFFERENCE_WINDOW = (200, 0)
+
+
+def _damage_said(view):
+    """A damaged stored file answers with its name and reason, not a bare server error."""
+
+    @functools.wraps(view)
+    def answer(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DamagedFile as exc:
+            log.error("case viewer: damaged file %s", exc)
+            message = f"This slice cannot be shown: the stored file {exc}. Upload the case again."
+            return JsonResponse({"detail": message}, status=500)
+
+    return answer
 
 
 def _case_series(request: HttpRequest, pk: int, series_pk: int) -> Series:
@@ -30,6 +57,7 @@ def _slice_file(index: int, hu: np.ndarray, geometry_from, key: str, window):
 
 
 @require_GET
+@_damage_said
 def slice_file(request: HttpRequest, pk: int, series_pk: int, index: int) -> HttpResponse:
     series = _case_series(request, pk, series_pk)
     found = slices(series)
@@ -42,6 +70,7 @@ def slice_file(request: HttpRequest, pk: int, series_pk: int, index: int) -> Htt
 
 
 @require_GET
+@_damage_said
 def difference_file(request: HttpRequest, pk: int, series_pk: int, index: int) -> HttpResponse:
     """Denoised minus original, slice by slice, in HU (what the model removed, negated)."""
     denoised = _case_series(request, pk, series_pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from django.http import Http404, HttpResponse
 from django.urls import reverse
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from reader_study import access
 from reader_study.access import IsReader
 from reader_study.accounts.serializers import ErrorSerializer
+from reader_study.imaging import DamagedFile
 from reader_study.reading import answers, blinded, navigation
 from reader_study.reading.serializers import (
     AnswersInputSerializer,
@@ -24,6 +26,8 @@ from reader_study.reading.serializers import (
     SubmitRefusalSerializer,
     SubmittedSerializer,
 )
+
+log = logging.getLogger(__name__)
 
 _TOKEN = OpenApiParameter(
     "token", str, OpenApiParameter.PATH, description="The presentation's opaque token."
@@ -126,10 +130,25 @@ def image(request: Request, token: str, index: int) -> HttpResponse:
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:
-        data = blinded.blinded_file(presentation, side, index)
+        try:
+            data = blinded.blinded_file(presentation, side, index)
+        except DamagedFile as exc:
+            return _damaged_image(presentation, index, exc)
         if data is None:
             raise Http404("No such image.")
         response = HttpResponse(data, content_type="application/dicom")
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _damaged_image(presentation, index: int, exc: DamagedFile) -> Response:
+    """A stored file behind the slice is damaged. The reader learns which image, never which
+    file or series (both sides are built from both files, so both sides answer alike); the
+    log names the file for the operator."""
+    log.error("reading image %s of presentation %s: damaged file %s", index, presentation.pk, exc)
+    message = (
+        f"Image {index + 1} of this case cannot be shown: a stored file behind it is damaged. "
+        "Read and score the case from the other images, and tell the study's researcher."
+    )
+    return Response({"detail": message}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)

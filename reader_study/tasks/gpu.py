@@ -15,6 +15,7 @@ from celery.signals import worker_process_init
 from reader_study.jobs import denoise, dispatch, lifecycle, training
 from reader_study.jobs.lifecycle import AttemptLost
 from reader_study.models import DenoiseJob, TrainingJob
+from reader_study.server_errors import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,14 @@ def _failure_message(job, exc: Exception) -> str | None:
         return f"The original series could not be read: {exc}. Upload the case again."
     if isinstance(exc, denoise.JobInputError):
         return str(exc)
+    if is_disk_full(exc):
+        # Failed at once: a retry would find the disk as full. The attempt's files are
+        # removed (discard), the original series is untouched.
+        return (
+            "The media storage is full (no space left on device) while writing the result; "
+            "nothing of it was kept and the case itself is unchanged. Free space on the media "
+            "volume, then Retry."
+        )
     if isinstance(exc, SoftTimeLimitExceeded):
         return "The job ran longer than the time limit (CELERY_TASK_TIME_LIMIT) and was stopped."
     if isinstance(exc, ValueError):

@@ -37,6 +37,7 @@ from reader_study.ingest.report import IngestError, SourceFile
 from reader_study.ingest.service import MAX_LABEL, ingest
 from reader_study.inputs import CONTROL_CHARACTERS, BadInput, clean_text
 from reader_study.models import UploadFile, UploadSession
+from reader_study.server_errors import is_disk_full
 from reader_study.uploads import arrived, chunks
 from reader_study.uploads import serializers as shapes
 
@@ -57,6 +58,14 @@ _DIGEST = OpenApiParameter(
 
 def _problem(status_code: int, message: str, **extra) -> Response:
     return Response({"detail": message, **extra}, status=status_code)
+
+
+def _storage_full(what: str) -> Response:
+    return _problem(
+        507,
+        f"{what}: not stored, the server's media storage is full (no space left on device). "
+        "Nothing of it was kept; send it again once the operator has freed space.",
+    )
 
 
 def _session_of(request: Request, public_id: uuid.UUID) -> UploadSession:
@@ -278,7 +287,12 @@ def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) 
         )
     except chunks.ChunkProblem as exc:
         return _problem(exc.status, str(exc))
-    verdict = arrived.receive(upload_file, request.user, index, data)
+    try:
+        verdict = arrived.receive(upload_file, request.user, index, data)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        return _storage_full(f"{upload_file.name}, chunk {index}")
     return Response(
         {"file": upload_file.pk, "chunk": index, "stored": True, "check": arrived.public(verdict)}
     )
@@ -319,9 +333,14 @@ def put_batch(request: Request, public_id: uuid.UUID) -> Response:
         parts = chunks.read_batch(files, request._request, request.headers.get("Content-Digest"))
     except chunks.ChunkProblem as exc:
         return _problem(exc.status, str(exc))
-    verdicts = arrived.receive_all(
-        [(f, 0, data) for f, data in zip(files, parts, strict=True)], request.user
-    )
+    try:
+        verdicts = arrived.receive_all(
+            [(f, 0, data) for f, data in zip(files, parts, strict=True)], request.user
+        )
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        return _storage_full(", ".join(f.name for f in files))
     received = [
         {"file": f.pk, "chunk": 0, "stored": True, "check": arrived.public(verdict)}
         for f, verdict in zip(files, verdicts, strict=True)
@@ -383,6 +402,10 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
                 series_uid=series_uid,
                 strict=strict,
             )
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            return _storage_full(f"the case {session.label!r} (the received files are kept)")
         except IngestError as exc:
             _forget_refused_archives(files, sources)
             session.report = exc.report.as_dict()
