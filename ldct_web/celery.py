@@ -36,8 +36,8 @@ app.conf.update(
     worker_max_tasks_per_child=50,
     # A new pool process imports torch before it reports for work (tasks.gpu), which takes
     # seconds and longer on a busy machine; under Celery's default of 4 s every replacement
-    # process (after a lost broker connection, a killed child, max_tasks_per_child) was
-    # killed as hung and replaced again, forever, and the worker never ran another task.
+    # process (after a lost broker connection, a killed child, max_tasks_per_child) is
+    # killed as hung and replaced again, forever, and the worker never runs another task.
     worker_proc_alive_timeout=120,
     worker_cancel_long_running_tasks_on_connection_loss=True,
     task_track_started=True,
