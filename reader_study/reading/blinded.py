@@ -22,6 +22,7 @@ from reader_study.imaging import (
     slices,
 )
 from reader_study.models import Presentation, Series
+from reader_study.reading import slots
 
 STACK_CACHE_SECONDS = 3600
 
@@ -40,14 +41,15 @@ def blinded_file(presentation: Presentation, side: str, index: int) -> bytes | N
     uploaded original often is; a model's output never) takes longer to decode, and a
     reader could otherwise tell the sides apart by how long each takes to arrive.
     """
-    stacks = {s: _stacks(presentation, s)[0] for s in "AB"}
-    geometry_slices = _stacks(presentation, side)[1]
-    if not 0 <= index < min(len(stacks["A"]), len(stacks["B"]), len(geometry_slices)):
-        return None
-    pixels = {s: hounsfield(stacks[s][index]) for s in "AB"}[side]
-    geometry = _geometry(geometry_slices[index])
-    _, width, center = PRESETS.get(presentation.study.default_preset, PRESETS["abdomen"])
-    return encode(build(presentation.token, index, geometry, pixels, (width, center)))
+    with slots.builds.slot(first=index == 0):
+        stacks = {s: _stacks(presentation, s)[0] for s in "AB"}
+        geometry_slices = _stacks(presentation, side)[1]
+        if not 0 <= index < min(len(stacks["A"]), len(stacks["B"]), len(geometry_slices)):
+            return None
+        pixels = {s: hounsfield(stacks[s][index]) for s in "AB"}[side]
+        geometry = _geometry(geometry_slices[index])
+        _, width, center = PRESETS.get(presentation.study.default_preset, PRESETS["abdomen"])
+        return encode(build(presentation.token, index, geometry, pixels, (width, center)))
 
 
 def _stacks(presentation: Presentation, side: str) -> tuple[list[Slice], list[Slice]]:
