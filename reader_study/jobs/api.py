@@ -23,7 +23,7 @@ from rest_framework.response import Response
 
 from reader_study.access import CanUseCases, visible_denoise_jobs, visible_training_jobs
 from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
-from reader_study.inputs import BadInput, id_list_param, row_id, row_ids
+from reader_study.inputs import MAX_ID, BadInput, id_list_param, row_id, row_ids
 from reader_study.jobs import lifecycle
 from reader_study.jobs import serializers as job_json
 from reader_study.jobs.forms import ready_cases
@@ -61,7 +61,11 @@ def _owned_cases(request: Request, ids: list[int], what: str):
     operation_id="jobs_list",
     parameters=[
         OpenApiParameter("state", str, description="Only jobs in this state (`running`...)."),
-        OpenApiParameter("case", int, description="Only the jobs of this case."),
+        OpenApiParameter(
+            "case",
+            {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID},
+            description="Only the jobs of this case.",
+        ),
     ],
     responses={200: job_json.DenoiseJobListSerializer, 400: ErrorSerializer},
 )

@@ -89,7 +89,10 @@ def _uploader(m: DenoiserModel, viewer) -> str | None:
 
 def _ids(help_text: str) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), help_text=help_text
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=1000,  # inputs.row_ids
+        help_text=help_text,
     )
 
 

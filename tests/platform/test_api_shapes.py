@@ -2,14 +2,17 @@
 
 A JSON body that is no object gets a 400 that says what to send, not a 500; every
 operation of the published schema documents the 401 and 403 that DRF gives a missing or
-refused login.
+refused login; the API answers JSON also when Django refuses a request before any view
+(no route, an unreadable body), and 405 to a method it does not take.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from tests.ingest import upload_client as uc
@@ -47,3 +50,35 @@ def test_every_operation_documents_the_auth_errors(researcher, token_client):
             for code in ("401", "403"):
                 content = operation["responses"][code]["content"]["application/json"]
                 assert content["schema"] == {"$ref": "#/components/schemas/Error"}, (path, method)
+
+
+def test_an_api_url_no_route_matches_answers_json(researcher, client_for):
+    response = client_for(researcher).get("/api/training-jobs/9223372036854775808/")
+    assert response.status_code == 404
+    assert response.json()["detail"]
+
+
+def test_a_page_no_route_matches_is_still_a_page(researcher, client_for):
+    response = client_for(researcher).get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_an_api_request_django_cannot_read_answers_json(researcher, token_client):
+    fields = "&".join(["a=1"] * 1001)  # past DATA_UPLOAD_MAX_NUMBER_FIELDS
+    response = token_client(researcher).post(
+        reverse("api-uploads"), fields, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_a_post_to_a_chunk_url_is_a_405_for_a_session_login(researcher):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(researcher)
+    client.cookies["csrftoken"] = "a" * 32
+    url = reverse("api-upload-chunk", args=[uuid.uuid4(), 1, 0])
+    response = client.post(
+        url, b"raw", content_type="application/octet-stream", HTTP_X_CSRFTOKEN="a" * 32
+    )
+    assert response.status_code == 405
