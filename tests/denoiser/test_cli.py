@@ -94,7 +94,7 @@ def test_config_overrides_keep_types(tmp_path: Path) -> None:
     )
     cfg = _config(args)
     assert cfg.epochs == 3 and cfg.generator.fusion == "concat" and cfg.amp is False
-    assert cfg.generator.base_width == 24  # untouched keys of the table survive
+    assert cfg.generator.base_width == 32  # untouched keys of the table survive
 
 
 def test_evaluate_is_a_command_with_its_options(monkeypatch: pytest.MonkeyPatch) -> None:

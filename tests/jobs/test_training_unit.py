@@ -66,8 +66,11 @@ def test_the_shipped_recipe_with_its_warm_start_is_the_default(job, tmp_path):
     assert cfg.warm_start_path == str(tmp_path / "warm_start.pt") and cfg.warm_iters == 3000
     assert (cfg.lambda_synthetic, cfg.lambda_adv, cfg.ema_decay) == (60.0, 0.3, 0.999)
     assert (cfg.lambda_cycle, cfg.cycle_lowpass_sigma, cfg.texture_blend_share) == (1.0, 2.0, 0.3)
-    # The coarse-loss phase keeps its share of the shipped warm start (9000 of 11000).
-    assert cfg.warm_coarse_iters == round(3000 * 9000 / 11000) and cfg.warm_coarse_weights[2] == 64
+    # The coarse-loss phase keeps its share of the shipped warm start (4500 of 6000), and the
+    # synthetic noise takes every kernel's spectrum, as the shipped recipe's does.
+    assert cfg.warm_coarse_iters == round(3000 * 4500 / 6000) and cfg.warm_coarse_weights[2] == 64
+    assert cfg.warm_kernels == ["hann", "hamming", "cosine", "shepp-logan", "ramp", "edge"]
+    assert cfg.lambda_self == 10.0 and cfg.data_source == "dicom" and cfg.warm_target == "nd"
     off = training.build_config(
         job, training.TrainingOptions.from_dict({"warm_start_iters": 0}), "1", tmp_path
     )
