@@ -10,7 +10,9 @@ from __future__ import annotations
 
 TRAIN_SEEDS = range(0, 1_000_000)
 VALIDATION_SEEDS = range(1_000_000, 1_100_000)
-EVALUATION_SEEDS = range(2_000_000, 2_100_000)
+# The general grid (denoiser.evaluation.general) takes its cells' tuning slices from the
+# top of this range, up to 2,119,999.
+EVALUATION_SEEDS = range(2_000_000, 2_200_000)
 
 ALL_RANGES = {"train": TRAIN_SEEDS, "validation": VALIDATION_SEEDS, "evaluation": EVALUATION_SEEDS}
 

@@ -112,8 +112,9 @@ def flat_windows(hu: np.ndarray, size: int, count: int, anywhere: bool = False) 
     var = ndimage.uniform_filter(hu * hu, size) - mean * mean
     share = ndimage.uniform_filter(soft.astype(np.float64), size)
     half = size // 2
-    rows = np.arange(half, hu.shape[0] - half + 1, half)
-    cols = np.arange(half, hu.shape[1] - half + 1, half)
+    # Window centres whose box [r - half, r - half + size) lies inside (odd sizes too).
+    rows = np.arange(half, hu.shape[0] - size + half + 1, half)
+    cols = np.arange(half, hu.shape[1] - size + half + 1, half)
     every = [(r, c) for r in rows for c in cols]
     # Soft tissue where there is room for it, else the flattest places of any kind (small or
     # unusual images: a rough spectrum is better than none).

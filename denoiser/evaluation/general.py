@@ -141,7 +141,10 @@ class CellResult:
 
 
 def cell_seed(cell: Cell, start: int, k: int) -> int:
-    """The k-th phantom of a cell: fixed by the cell itself, whatever grid it is part of."""
+    """The k-th phantom of a cell: fixed by the cell itself, whatever grid it is part of
+    (ten per cell, so a cell asks for at most ten slices)."""
+    if not 0 <= k < 10:
+        raise ValueError(f"a cell has at most 10 slices of each kind, not {k + 1}")
     return start + (zlib.crc32(cell.label.encode()) % 3000) * 10 + k
 
 
@@ -194,6 +197,15 @@ def _soft(ph: Phantom) -> np.ndarray:
     from scipy import ndimage
 
     return ndimage.binary_erosion(ph.body, iterations=3)
+
+
+def noise_key(scans: Sequence[Scan]) -> str:
+    """A short digest of the tuning slices: NLM's and BM3D's noise model come from them, so
+    cached outputs are only reused under the same noise model."""
+    digest = hashlib.sha256()
+    for s in scans:
+        digest.update(np.ascontiguousarray(s.ld - s.truth, np.float32).tobytes())
+    return digest.hexdigest()[:10]
 
 
 def classical(scans: Sequence[Scan], cell: Cell) -> dict[str, Callable[[float], Method]]:
@@ -258,7 +270,7 @@ def evaluate_cell(
         return [crop_scan(s, grid.crop) for s in found] if grid.crop else found
 
     tuning = scans_from(TUNING_SEED_START, grid.tuning_slices)
-    makers = _cached_makers(classical(tuning, cell), cache)
+    makers = _cached_makers(classical(tuning, cell), cache, noise_key(tuning))
     params = tune(makers, [(s.ld, s.truth) for s in tuning], cell.window)
     methods: dict[str, Method] = {name: makers[name](p) for name, p in params.items()}
     methods.update(models)
@@ -327,10 +339,10 @@ def crop_scan(s: Scan, size: int) -> Scan:
 
 
 def _cached_makers(
-    makers: dict[str, Callable[[float], Method]], cache: Path | None
+    makers: dict[str, Callable[[float], Method]], cache: Path | None, noise: str
 ) -> dict[str, Callable[[float], Method]]:
     return {
-        name: (lambda p, name=name: _cached_method(makers[name](p), f"{name}-{p:g}", cache))
+        name: (lambda p, name=name: _cached_method(makers[name](p), f"{name}-{p:g}-{noise}", cache))
         for name in makers
     }
 
@@ -389,7 +401,7 @@ def evaluate_real(
         )
         fake = Scan(_real_phantom(nd, body, tissue, spacing), nd, ld, nd)
         cell = Cell("scanner", dose, f"real: {name}", spacing)
-        makers = _cached_makers(classical([fake], cell), cache)
+        makers = _cached_makers(classical([fake], cell), cache, noise_key([fake]))
         params = tune(makers, [(ld, nd)], window)
         methods = {k: makers[k](p) for k, p in params.items()} | dict(models)
         result = CellResult(cell, params=params)

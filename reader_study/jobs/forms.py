@@ -69,7 +69,8 @@ class TrainingLaunchForm(forms.Form):
         max_value=1000,
         initial=TrainingOptions.self_supervised_weight,
         label="Self-supervised weight",
-        help_text="Learn from the low-dose cases' own noise (Recorrupted-to-Recorrupted; 0: off).",
+        help_text="Learn from the low-dose cases' own noise (Recorrupted-to-Recorrupted; "
+        "0: off, the default until its effect is measured).",
     )
 
     OPTION_FIELDS = (

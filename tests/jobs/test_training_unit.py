@@ -70,7 +70,11 @@ def test_the_shipped_recipe_with_its_warm_start_is_the_default(job, tmp_path):
     # synthetic noise takes every kernel's spectrum, as the shipped recipe's does.
     assert cfg.warm_coarse_iters == round(3000 * 4500 / 6000) and cfg.warm_coarse_weights[2] == 64
     assert cfg.warm_kernels == ["hann", "hamming", "cosine", "shepp-logan", "ramp", "edge"]
-    assert cfg.lambda_self == 10.0 and cfg.data_source == "dicom" and cfg.warm_target == "nd"
+    assert cfg.lambda_self == 0.0 and cfg.data_source == "dicom" and cfg.warm_target == "nd"
+    on = training.build_config(
+        job, training.TrainingOptions.from_dict({"self_supervised_weight": 10}), "1", tmp_path
+    )
+    assert on.lambda_self == 10.0
     off = training.build_config(
         job, training.TrainingOptions.from_dict({"warm_start_iters": 0}), "1", tmp_path
     )
