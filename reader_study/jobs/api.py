@@ -158,6 +158,8 @@ def jobs_progress(request: Request) -> Response:
     denoise = visible_denoise_jobs(request.user).select_related("output_series")
     training = visible_training_jobs(request.user)
     kind = request.query_params.get("kind", "denoise")
+    if kind not in ("denoise", "training"):
+        return _error("kind: `denoise` or `training`.")
     queryset = training if kind == "training" else denoise
     queryset = queryset.filter(pk__in=ids) if ids else queryset.filter(state__in=ACTIVE_STATES)
     shape = (

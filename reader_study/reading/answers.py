@@ -204,12 +204,12 @@ def _mark_session_done(member: StudyReader, now) -> None:
 
 def record_events(presentation: Presentation, events) -> None:
     """Appends interaction events ([ms, kind, ...]), bounded per presentation."""
-    if presentation.study.state != ReaderStudy.State.OPEN:
-        return  # a closed study's record is final
     if not isinstance(events, list) or not all(isinstance(e, list) and e for e in events):
         raise AnswerError("events: a list of [milliseconds, kind, ...] lists.")
     if len(events) > MAX_EVENTS:
         raise AnswerError(f"events: at most {MAX_EVENTS} a request.")
+    if presentation.study.state != ReaderStudy.State.OPEN:
+        return  # a closed study's record is final
     clean = [[_event_value(v) for v in e[:6]] for e in events if all(_plain(v) for v in e)]
     with transaction.atomic():
         locked = Presentation.objects.select_for_update().get(pk=presentation.pk)

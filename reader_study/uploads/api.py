@@ -232,7 +232,9 @@ def announce_files(request: Request, public_id: uuid.UUID) -> Response:
 
 
 def _name(item) -> str:
-    name = str(item.get("name", "")) if isinstance(item, dict) else ""
+    name = item.get("name", "") if isinstance(item, dict) else ""
+    if not isinstance(name, str):
+        raise ValueError("files: each name must be text (the file's path in the upload)")
     if not name or len(name) > MAX_NAME:
         raise ValueError(f"files: each needs a name of 1 to {MAX_NAME} characters")
     if CONTROL_CHARACTERS.search(name):
@@ -373,7 +375,12 @@ def put_batch(request: Request, public_id: uuid.UUID) -> Response:
     responses={
         200: shapes.IngestReportSerializer,
         201: shapes.IngestReportSerializer,
-        400: shapes.IngestRefusalSerializer,
+        # The report, or a body that could not be read at all (`{"detail"}` alone).
+        400: PolymorphicProxySerializer(
+            component_name="IngestBadRequest",
+            serializers=[shapes.IngestRefusalSerializer, ErrorSerializer],
+            resource_type_field_name=None,
+        ),
         404: ErrorSerializer,
         409: PolymorphicProxySerializer(
             component_name="IngestConflict",

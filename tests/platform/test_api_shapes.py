@@ -82,3 +82,17 @@ def test_a_post_to_a_chunk_url_is_a_405_for_a_session_login(researcher):
         url, b"raw", content_type="application/octet-stream", HTTP_X_CSRFTOKEN="a" * 32
     )
     assert response.status_code == 405
+
+
+def test_job_progress_of_an_unknown_kind_is_refused(researcher, token_client):
+    response = token_client(researcher).get(reverse("api-jobs-progress"), {"kind": "AAA"})
+    assert response.status_code == 400
+
+
+def test_an_announced_file_name_that_is_no_text_is_refused(researcher, token_client):
+    api = token_client(researcher)
+    session = uc.start(api, "case")
+    url = reverse("api-upload-files", args=[session["id"]])
+    response = api.post(url, {"files": [{"name": {}, "size": 0}]}, format="json")
+    assert response.status_code == 400
+    assert "name" in response.json()["detail"]
