@@ -29,7 +29,7 @@ from reader_study.jobs import serializers as job_json
 from reader_study.jobs.forms import ready_cases
 from reader_study.jobs.launch import launch_training, request_denoise
 from reader_study.jobs.training import TrainingOptions
-from reader_study.models import ACTIVE_STATES, DenoiserModel
+from reader_study.models import ACTIVE_STATES, DenoiserModel, JobState
 from reader_study.registry import service as registry
 
 MAX_LIST = 500
@@ -60,7 +60,9 @@ def _owned_cases(request: Request, ids: list[int], what: str):
     methods=["GET"],
     operation_id="jobs_list",
     parameters=[
-        OpenApiParameter("state", str, description="Only jobs in this state (`running`...)."),
+        OpenApiParameter(
+            "state", str, enum=JobState.values, description="Only jobs in this state."
+        ),
         OpenApiParameter(
             "case",
             {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID},
@@ -83,9 +85,11 @@ def jobs(request: Request) -> Response:
     if request.method == "POST":
         return _create_jobs(request)
     queryset = visible_denoise_jobs(request.user).select_related("output_series")
-    if request.query_params.get("state"):
+    if "state" in request.query_params:
+        if request.query_params["state"] not in JobState.values:
+            return _error(f"state: one of {', '.join(JobState.values)}.")
         queryset = queryset.filter(state=request.query_params["state"])
-    if request.query_params.get("case"):
+    if "case" in request.query_params:
         try:
             queryset = queryset.filter(case_id=row_id(request.query_params["case"], "case"))
         except BadInput as exc:

@@ -96,3 +96,9 @@ def test_an_announced_file_name_that_is_no_text_is_refused(researcher, token_cli
     response = api.post(url, {"files": [{"name": {}, "size": 0}]}, format="json")
     assert response.status_code == 400
     assert "name" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("query", [{"state": "AAA"}, {"case": ""}, {"case": "x"}])
+def test_a_job_filter_that_is_no_state_or_id_is_refused(researcher, token_client, query):
+    response = token_client(researcher).get(reverse("api-jobs"), query)
+    assert response.status_code == 400
