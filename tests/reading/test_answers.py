@@ -127,3 +127,14 @@ def test_interaction_log_is_kept_per_presentation(mine):
     assert presentation.interactions == events
     bad = client.post(url, {"events": "x"}, content_type="application/json")
     assert bad.status_code == 400
+
+
+def test_a_closed_study_keeps_its_log_but_still_checks_what_is_sent(mine, world):
+    presentation, client = mine
+    url = reverse("api-reading-log", args=[presentation.token])
+    lifecycle.close_study(world["study"])
+    ignored = client.post(url, {"events": [[1, "slice", "A", 0]]}, content_type="application/json")
+    assert ignored.status_code == 204
+    presentation.refresh_from_db()
+    assert presentation.interactions == []
+    assert client.post(url, {}, content_type="application/json").status_code == 400
