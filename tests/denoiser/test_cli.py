@@ -211,7 +211,7 @@ def test_a_study_folder_gives_one_derived_series_per_ct_series(
 
 
 def test_an_input_outside_the_trained_range_is_flagged(tmp_path: Path, capsys) -> None:
-    """The guard (issue 19): a model trained on 5-15 HU of noise warns on 120 HU, on the
+    """The input guard: a model trained on 5-15 HU of noise warns on 120 HU, on the
     console and in the derived series' description; an in-range input is not flagged."""
     net = build_generator(TINY_G)
     card = {

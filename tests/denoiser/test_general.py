@@ -1,5 +1,5 @@
-"""Issue 19: kernels, textured anatomies, the truth-target warm start, the self-supervised
-term, the input guard and the general evaluation grid."""
+"""The generalist denoiser: kernels, textured anatomies, the truth-target warm start, the
+self-supervised term, the input guard and the general evaluation grid."""
 
 from __future__ import annotations
 
