@@ -36,6 +36,7 @@ from denoiser.phantoms import (
     _ellipse,
     _place_disk,
     abdominal_phantom,
+    disk_roi,
 )
 
 ANATOMIES: tuple[str, ...] = ("abdomen", "pelvis", "chest", "head", "neck")
@@ -130,20 +131,6 @@ def _homogeneous(c: _Canvas, mask: np.ndarray, keep_out: np.ndarray, mm: float =
     return mask & away & inner
 
 
-def _roi(c: _Canvas, rng: np.random.Generator, clean: np.ndarray, area_mm2: float = 150.0):
-    """A disk of ``clean`` tissue (shrinking until one fits; the central pixel at worst)."""
-    clearance = ndimage.distance_transform_edt(clean) * c.spacing
-    radius = np.sqrt(area_mm2 / np.pi)
-    while radius > c.spacing:
-        spots = np.argwhere(clearance >= radius)
-        if len(spots):
-            r, col = spots[rng.integers(len(spots))]
-            return np.hypot(c.y - c.y[r, col], c.x - c.x[r, col]) <= radius
-        radius *= 0.8
-    r, col = np.unravel_index(np.argmax(clearance), clearance.shape)
-    return np.hypot(c.y - c.y[r, col], c.x - c.x[r, col]) <= max(c.spacing, 1e-6)
-
-
 def _lesions(
     c: _Canvas,
     rng: np.random.Generator,
@@ -219,7 +206,7 @@ def _paint_pelvis(c: _Canvas, rng: np.random.Generator):
     glute = (c.labels == LABELS["muscle"]) & (c.y > 0.1 * b)
     lesions = _lesions(c, rng, glute, (1, 3), (3, 9), lambda: -rng.uniform(12, 30))
     clean = _homogeneous(c, c.labels == LABELS["muscle"], c.labels == LABELS["lesion"])
-    return body, c.labels == LABELS["muscle"], _roi(c, rng, clean), lesions
+    return body, c.labels == LABELS["muscle"], disk_roi(c, rng, clean), lesions
 
 
 def _paint_chest(c: _Canvas, rng: np.random.Generator):
@@ -265,7 +252,7 @@ def _paint_chest(c: _Canvas, rng: np.random.Generator):
         (lambda: rng.uniform(800, 900)) if solid else (lambda: rng.uniform(200, 300)),
     )
     clean = _homogeneous(c, lung_now, c.labels != LABELS["lung"], 1.5)
-    return body, lungs, _roi(c, rng, clean, 80.0), lesions
+    return body, lungs, disk_roi(c, rng, clean, 80.0), lesions
 
 
 def _paint_head(c: _Canvas, rng: np.random.Generator):
@@ -295,7 +282,7 @@ def _paint_head(c: _Canvas, rng: np.random.Generator):
     white_now = c.labels == LABELS["white"]
     lesions = _lesions(c, rng, white_now, (1, 2), (4, 10), lambda: -rng.uniform(4, 8))
     clean = _homogeneous(c, white_now, c.labels == LABELS["lesion"], 2.0)
-    return head, c.labels == LABELS["white"], _roi(c, rng, clean, 60.0), lesions
+    return head, c.labels == LABELS["white"], disk_roi(c, rng, clean, 60.0), lesions
 
 
 def _paint_neck(c: _Canvas, rng: np.random.Generator):
@@ -314,7 +301,7 @@ def _paint_neck(c: _Canvas, rng: np.random.Generator):
     lesions = _lesions(c, rng, muscle, (1, 2), (2.5, 5), lambda: -rng.uniform(15, 30))
     muscle = c.labels == LABELS["muscle"]
     clean = _homogeneous(c, muscle, c.labels == LABELS["lesion"], 2.0)
-    return body, muscle, _roi(c, rng, clean, 60.0), lesions
+    return body, muscle, disk_roi(c, rng, clean, 60.0), lesions
 
 
 _PAINTERS = {

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from denoiser.config import TrainConfig
-from denoiser.simdata import training_seeds
+from denoiser.simdata import cached_npz, training_seeds
 from denoiser.training_data import PairedSlices, TrainingData
 
 
@@ -63,31 +63,26 @@ def anatomy_slice(cfg: TrainConfig, role: str, seed: int) -> dict[str, np.ndarra
 
     scan = scan_for(cfg, seed, role)
     path = Path(cfg.cache_dir) / f"anatomy_{role}_s{seed}_n{cfg.sim_size}_{scan.key()}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return dict(z)
-    ph = phantom(scan.anatomy, cfg.sim_size, seed, scan.spacing_mm)
-    series = ctsim.simulate_doses(
-        ph.hu,
-        [scan.dose] if role != "nd" else [],
-        i0=ctsim.DEFAULT_I0 * scan.flux_factor,
-        rng=np.random.default_rng([seed, 0x51]),
-        pixel_spacing_mm=scan.spacing_mm,
-        filter_name=scan.kernel,
-        with_truth=role != "nd",
-    )
-    if role == "nd":
-        out = {"hu": series.nd}
-    elif role == "ld":
-        out = {"ld": series.ld[scan.dose], "truth": series.truth}
-    else:
+
+    def make() -> dict[str, np.ndarray]:
+        ph = phantom(scan.anatomy, cfg.sim_size, seed, scan.spacing_mm)
+        series = ctsim.simulate_doses(
+            ph.hu,
+            [scan.dose] if role != "nd" else [],
+            i0=ctsim.DEFAULT_I0 * scan.flux_factor,
+            rng=np.random.default_rng([seed, 0x51]),
+            pixel_spacing_mm=scan.spacing_mm,
+            filter_name=scan.kernel,
+            with_truth=role != "nd",
+        )
+        if role == "nd":
+            return {"hu": series.nd}
+        if role == "ld":
+            return {"ld": series.ld[scan.dose], "truth": series.truth}
         out = {"ld": series.ld[scan.dose], "nd": series.nd, "truth": series.truth}
-        out["liver_roi"] = ph.liver_roi
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, **out)
-    tmp.replace(path)
-    return out
+        return {**out, "liver_roi": ph.liver_roi}
+
+    return cached_npz(path, make)
 
 
 def _fill(job: tuple[TrainConfig, str, int]) -> None:

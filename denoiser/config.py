@@ -166,6 +166,15 @@ class TrainConfig:
     warm_synthetic_share: float = 0.0
     # Start the warm start from this generator checkpoint's weights ("": from scratch).
     warm_init_path: str = ""
+    # The loss as a reader sees the image: besides the whole HU range, these windows
+    # ([low, high] HU), each image clipped to it, and the loss the mean over them all of
+    # log(MSE), i.e. minus the mean PSNR. In the whole range the brain's few-HU contrasts
+    # are a rounding error next to bone edges; in its window they count as much. []: the
+    # plain pixel MSE.
+    warm_windows_hu: list[list[float]] = field(default_factory=list)
+    # Cosine decay of the warm start's learning rate from `lr` to this over the run
+    # (0: constant). A schedule key: a resumed run may change it.
+    warm_lr_final: float = 0.0
 
     # --- self-supervised term on the LD images themselves (Recorrupted-to-Recorrupted,
     # Pang et al., CVPR 2021; denoiser.selfsupervised): the LD image y is recorrupted as
@@ -241,6 +250,13 @@ class TrainConfig:
             raise ValueError(
                 f"warm_synthetic_share must be 0 to 1, not {self.warm_synthetic_share}"
             )
+        for window in self.warm_windows_hu:
+            if len(window) != 2 or not window[0] < window[1]:
+                raise ValueError(
+                    f"warm_windows_hu must be [low, high] HU pairs with low < high, not {window}"
+                )
+        if not 0.0 <= self.warm_lr_final <= self.lr:
+            raise ValueError(f"warm_lr_final must be 0 to lr ({self.lr}), not {self.warm_lr_final}")
         _check_range("spacing_range_mm", self.spacing_range_mm, 0.05)
         if self.self_alpha <= 0:
             raise ValueError(f"self_alpha must be above 0, not {self.self_alpha}")

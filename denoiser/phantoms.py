@@ -241,7 +241,7 @@ def abdominal_phantom(
         pixel_spacing_mm=c.spacing,
         body=body,
         liver=organ,
-        liver_roi=_liver_roi(c, rng, clean_liver),
+        liver_roi=disk_roi(c, rng, clean_liver),
         labels=c.labels,
         lesions=lesions,
         seed=seed,
@@ -408,17 +408,20 @@ def _background_ring(
     return ring & clean_liver
 
 
-def _liver_roi(c: _Canvas, rng: np.random.Generator, clean_liver: np.ndarray) -> np.ndarray:
-    """A ~1.5 cm^2 disk of homogeneous liver (shrinks if the liver offers no room for it)."""
-    clearance = ndimage.distance_transform_edt(clean_liver) * c.spacing
-    radius = np.sqrt(LIVER_ROI_AREA_MM2 / np.pi)
+def disk_roi(
+    c: _Canvas, rng: np.random.Generator, clean: np.ndarray, area_mm2: float = LIVER_ROI_AREA_MM2
+) -> np.ndarray:
+    """A disk of ``area_mm2`` inside the ``clean`` (homogeneous) tissue, placed at random;
+    it shrinks where the tissue offers no room for it."""
+    clearance = ndimage.distance_transform_edt(clean) * c.spacing
+    radius = np.sqrt(area_mm2 / np.pi)
     while radius > c.spacing:
         candidates = np.argwhere(clearance >= radius)
         if len(candidates):
             r, col = candidates[rng.integers(len(candidates))]
             return np.hypot(c.y - c.y[r, col], c.x - c.x[r, col]) <= radius
         radius *= 0.8
-    # A liver too small for any disk (tiny images): the most central homogeneous pixels.
+    # Tissue too small for any disk (tiny images): its most central pixels.
     r, col = np.unravel_index(np.argmax(clearance), clearance.shape)
-    radius = min(clearance[r, col], max(np.sqrt(LIVER_ROI_AREA_MM2 / np.pi), c.spacing))
+    radius = min(clearance[r, col], max(np.sqrt(area_mm2 / np.pi), c.spacing))
     return np.hypot(c.y - c.y[r, col], c.x - c.x[r, col]) <= radius

@@ -13,6 +13,7 @@ a second run (or a resumed one) reads the cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,19 +55,27 @@ def simulated_slice(cfg: TrainConfig, role: str, seed: int) -> dict[str, np.ndar
     from denoiser.phantoms import abdominal_phantom
 
     dose = {"ld": _dose_for(cfg, seed), "nd": 1.0, "val": cfg.val_dose}[role]
-    path = _cache_path(cfg, role, seed, dose)
+
+    def make() -> dict[str, np.ndarray]:
+        phantom = abdominal_phantom(cfg.sim_size, seed=seed)
+        rng = np.random.default_rng([seed, 0x51])
+        kw = {"rng": rng, "pixel_spacing_mm": phantom.pixel_spacing_mm}
+        if role != "val":
+            return {"hu": ctsim.simulate_dose(phantom.hu, dose, **kw)}
+        series = ctsim.simulate_doses(phantom.hu, [dose], with_truth=True, **kw)
+        out = {"ld": series.ld[dose], "nd": series.nd, "truth": series.truth}
+        return {**out, "liver_roi": phantom.liver_roi}
+
+    return cached_npz(_cache_path(cfg, role, seed, dose), make)
+
+
+def cached_npz(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays cached at ``path``, or ``make()``'s, written there whole or not at all (a
+    crash mid-write leaves no half file under the real name for the next run to trust)."""
     if path.exists():
         with np.load(path) as z:
             return dict(z)
-    phantom = abdominal_phantom(cfg.sim_size, seed=seed)
-    rng = np.random.default_rng([seed, 0x51])
-    kw = {"rng": rng, "pixel_spacing_mm": phantom.pixel_spacing_mm}
-    if role == "val":
-        series = ctsim.simulate_doses(phantom.hu, [dose], with_truth=True, **kw)
-        out = {"ld": series.ld[dose], "nd": series.nd, "truth": series.truth}
-        out["liver_roi"] = phantom.liver_roi
-    else:
-        out = {"hu": ctsim.simulate_dose(phantom.hu, dose, **kw)}
+    out = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez_compressed(tmp, **out)

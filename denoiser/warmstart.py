@@ -164,14 +164,19 @@ def pretrain_generator(
             # terms' large gradients, would keep its steps too small for the finest noise
             # for thousands of iterations (texture.md, sec. 7); a fresh Adam takes it in 2000.
             run.opt = _adam(cfg, net)
+        if cfg.warm_lr_final:
+            for group in run.opt.param_groups:
+                group["lr"] = cosine_lr(cfg.lr, cfg.warm_lr_final, it, cfg.warm_iters)
         noisy, clean = warm_batch(cfg, sampler, gen)
         noisy, clean = noisy.to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
         out = net(noisy)
         pixel = F.mse_loss(out, clean)
         loss = pixel
+        if cfg.warm_windows_hu:
+            loss = window_loss(out, clean, cfg)
         if it <= cfg.warm_coarse_iters:
-            loss = pixel + coarse_loss(out, clean, cfg.warm_coarse_weights)
+            loss = loss + coarse_loss(out, clean, cfg.warm_coarse_weights)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
@@ -206,7 +211,8 @@ def warm_batch(cfg: TrainConfig, sampler, gen: torch.Generator | None = None):
         k = round(cfg.warm_synthetic_share * cfg.batch_size)
         if k:  # part of the batch with stationary noise of a kernel's spectrum instead
             noisy[:k] = add_synthetic_noise(clean[:k], cfg, gen)
-        return noisy, clean
+        # Clipped as Denoiser clips its input: air under noise is -1024 HU at the lowest.
+        return noisy.clamp_(-1.0, 1.0), clean
     clean = sampler.sample(cfg.batch_size)
     return add_synthetic_noise(clean, cfg, gen), clean
 
@@ -223,6 +229,31 @@ def coarse_loss(out: torch.Tensor, target: torch.Tensor, weights: list[float]) -
         if weight:
             loss = loss + weight * F.mse_loss(F.avg_pool2d(out, k), F.avg_pool2d(target, k))
     return loss
+
+
+def window_loss(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Minus the mean PSNR over the whole range and ``cfg.warm_windows_hu`` (each image
+    clipped to the window, the error relative to the window's width), up to constants.
+
+    The log gives each window the same say in relative terms, whatever its width: halving
+    the error in the brain window is worth halving it in the lung window. The floor, a
+    tenth of a HU, keeps a window with almost nothing in it from steering the batch.
+    """
+    unit = 2.0 / (cfg.hu_max - cfg.hu_min)
+    floor = (0.1 * unit) ** 2
+    terms = [torch.log(F.mse_loss(out, target) + floor)]
+    for low, high in cfg.warm_windows_hu:
+        lo, hi = (low - cfg.hu_min) * unit - 1.0, (high - cfg.hu_min) * unit - 1.0
+        err = F.mse_loss(out.clamp(lo, hi), target.clamp(lo, hi))
+        terms.append(torch.log(err + floor))
+    return torch.stack(terms).mean()
+
+
+def cosine_lr(start: float, final: float, it: int, total: int) -> float:
+    """The learning rate at iteration ``it`` of ``total``: ``start`` at the first, ``final``
+    at the last, half a cosine between."""
+    progress = (it - 1) / max(1, total - 1)
+    return final + 0.5 * (start - final) * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def resume_path(cfg: TrainConfig) -> Path:
@@ -259,6 +290,7 @@ RESUME_KEYS = (
     "warm_noise_scale",
     "warm_synthetic_share",
     "warm_init_path",
+    "warm_windows_hu",
     "anatomies",
     "spacing_range_mm",
     "kernels",

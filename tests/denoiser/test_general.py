@@ -83,6 +83,26 @@ def test_truth_pairs_and_their_sampler(tmp_path) -> None:
     assert torch.equal(same_noisy, same_clean)
 
 
+def test_truth_task_inputs_are_clipped_like_the_denoisers_input(tmp_path) -> None:
+    """Air plus noise goes below -1024 HU in the scan, but Denoiser clips its input to the
+    HU range: the network must learn on the inputs it will see."""
+    from denoiser.warmstart import warm_batch
+
+    cfg = anatomy_config(
+        tmp_path,
+        warm_target="truth",
+        warm_synthetic_share=0.5,
+        foreground_fraction=0.0,
+        batch_size=16,
+    )
+    data = anatomy_training_data(cfg)
+    sampler = PairPatchSampler(data.pairs, cfg, np.random.default_rng(0), [1.5, 1.5])
+    noisy, clean = warm_batch(cfg, sampler, torch.Generator().manual_seed(0))
+    assert noisy.min() >= -1.0 and noisy.max() <= 1.0
+    assert (clean == -1.0).any()  # air was drawn: the clip had something to do
+    assert (noisy[clean == -1.0] > -1.0).any()  # and the noise above air is still there
+
+
 def test_truth_warm_start_trains_and_records_its_input_range(tmp_path) -> None:
     cfg = anatomy_config(
         tmp_path,

@@ -161,6 +161,9 @@ def test_warm_start_draws_the_ramp_exponent_from_its_range(tmp_path: Path, monke
         ("warm_coarse_weights", [1.0, -2.0, 1.0], "warm_coarse_weights must be three weights"),
         ("warm_coarse_iters", 4000, "warm_coarse_iters must be 0 to warm_iters"),
         ("texture_blend_share", 2.0, "texture_blend_share must be 0 to 1"),
+        ("warm_windows_hu", [[80.0, 0.0]], "warm_windows_hu must be \\[low, high\\] HU pairs"),
+        ("warm_windows_hu", [[0.0]], "warm_windows_hu must be \\[low, high\\] HU pairs"),
+        ("warm_lr_final", 1.0, "warm_lr_final must be 0 to lr"),
     ],
 )
 def test_warm_start_options_that_would_train_silently_wrong_are_refused(option, value, message):
@@ -337,3 +340,37 @@ def test_a_warm_start_stopped_around_the_coarse_phase_end_resumes_bit_for_bit(
     pretrain_generator(cut, data=data)
     whole_w, cut_w = _weights(tmp_path / "whole.pt"), _weights(tmp_path / "cut.pt")
     assert all(torch.equal(whole_w[k], cut_w[k]) for k in whole_w)
+
+
+def test_the_window_loss_weighs_a_brain_error_as_a_reader_sees_it() -> None:
+    """The same 4 HU error counts far more in grey matter (inside the [0, 80] HU window)
+    than on cortical bone (outside every window but the whole range), and an error outside
+    a window is not one inside it."""
+    from denoiser.config import TrainConfig
+    from denoiser.data import hu_to_unit
+    from denoiser.warmstart import window_loss
+
+    cfg = TrainConfig.from_dict({"warm_windows_hu": [[-160.0, 240.0], [0.0, 80.0]]})
+    plain = TrainConfig()
+
+    def loss_of(hu: float, config: TrainConfig) -> float:
+        truth = torch.full((1, 1, 8, 8), hu)
+        out = truth.clone()
+        out[..., :4, :] += 4.0
+        unit = lambda x: hu_to_unit(x, config.hu_min, config.hu_max)  # noqa: E731
+        return float(window_loss(unit(out), unit(truth), config))
+
+    brain, bone = loss_of(40.0, cfg), loss_of(1200.0, cfg)
+    assert brain > bone + 2.0  # log units: e^2 = 7x, brain counts in three ranges of three
+    # Without windows, the loss is the log of the plain MSE: the same wherever the error is.
+    assert loss_of(40.0, plain) == pytest.approx(loss_of(1200.0, plain), abs=1e-4)
+
+
+def test_the_warm_start_decays_its_learning_rate_on_a_cosine() -> None:
+    from denoiser.warmstart import cosine_lr
+
+    assert cosine_lr(2e-4, 1e-5, 1, 101) == pytest.approx(2e-4)
+    assert cosine_lr(2e-4, 1e-5, 51, 101) == pytest.approx((2e-4 + 1e-5) / 2)
+    assert cosine_lr(2e-4, 1e-5, 101, 101) == pytest.approx(1e-5)
+    steps = [cosine_lr(2e-4, 1e-5, i, 101) for i in range(1, 102)]
+    assert all(a >= b for a, b in zip(steps, steps[1:], strict=False))
