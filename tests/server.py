@@ -24,10 +24,6 @@ def gunicorn_url(settings, tmp_path) -> Iterator[str]:
     Django's test server reads no chunked request body; gunicorn de-chunks it, so what a
     client sends chunked is proven against the server that will receive it.
     """
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))  # bound here and handed over: no other process takes it
-    listener.listen(16)
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
     env.update(
         DATABASE_URL=test_database_url(),
@@ -36,10 +32,21 @@ def gunicorn_url(settings, tmp_path) -> Iterator[str]:
         LDCT_VAR_DIR=str(tmp_path / "gunicorn-var"),  # its own embedded broker, too
         LDCT_INSECURE_HTTP="1",
     )
+    with gunicorn(env, tmp_path / "gunicorn.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, log_path: Path) -> Iterator[str]:
+    """gunicorn with the product's config, one worker, on ``env``'s services; its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))  # bound here and handed over: no other process takes it
+    listener.listen(16)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     cmd = [sys.executable, "-m", "gunicorn", "-c", "ldct_web/gunicorn_conf.py"]
     cmd += ["ldct_web.wsgi:application", "--workers", "1"]
     cmd += ["--bind", f"fd://{listener.fileno()}", "--graceful-timeout", "5"]
-    with open(tmp_path / "gunicorn.log", "wb") as log:
+    with open(log_path, "wb") as log:
         process = subprocess.Popen(
             cmd,
             cwd=ROOT,
@@ -48,17 +55,17 @@ def gunicorn_url(settings, tmp_path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             pass_fds=[listener.fileno()],
         )
-        listener.close()
+    listener.close()
+    try:
+        _wait_until_serving(url, process, log_path)
+        yield url
+    finally:
+        process.terminate()
         try:
-            _wait_until_serving(url, process, tmp_path / "gunicorn.log")
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:

@@ -51,6 +51,7 @@ from tests.jobs.factories import (
     wait_for,
     wait_until,
 )
+from tests.server import gunicorn
 from tests.studies.conftest import world  # noqa: F401  (a fixture)
 from tests.workers import ROOT, WorkerBroker, running_worker
 
@@ -532,40 +533,6 @@ def answer_set(n: int) -> dict:
     return {"scores": scores, "preference": "none", "seconds": float(n)}
 
 
-@contextlib.contextmanager
-def _gunicorn(env: dict, log_path: Path):
-    """The product's web server, as tests/server.py starts it, on the given services."""
-    from tests.server import _wait_until_serving
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    command = [sys.executable, "-m", "gunicorn", "-c", "ldct_web/gunicorn_conf.py"]
-    command += ["ldct_web.wsgi:application", "--workers", "1"]
-    command += ["--bind", f"fd://{listener.fileno()}", "--graceful-timeout", "5"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=[listener.fileno()],
-        )
-    listener.close()
-    try:
-        _wait_until_serving(url, process, log_path)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
 class Autosave(threading.Thread):
     """The reading page's autosave: a new whole answer set after every change, one request
     at a time, each retried until the server says it is saved (as frontend/src/reading)."""
@@ -639,7 +606,7 @@ def test_postgres_and_redis_restart_while_a_reader_scores(request, settings, tmp
             assert done.returncode == 0, done.stderr[-3000:]
         seeded = json.loads(done.stdout.strip().splitlines()[-1])
         setup_s = time.monotonic() - started
-        with _gunicorn(env, tmp_path / "gunicorn.log") as url:
+        with gunicorn(env, tmp_path / "gunicorn.log") as url:
             browser = requests.Session()
             browser.get(f"{url}/accounts/login/", timeout=10)
             login = {
