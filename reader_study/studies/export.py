@@ -1,4 +1,6 @@
-"""The study's scores as one tidy table: one row per score, unblinded, streamed.
+"""The study's scores as one tidy table: one row per score, unblinded, streamed. A
+presentation answered without any score (a preference or a comment alone) is one row with
+the score columns empty.
 
 Rows come from the database in chunks and are written as they come, so memory stays flat
 however many scores there are. Training cases are practice and are left out.
@@ -59,7 +61,8 @@ READING_ORDER = ("reader__index", "session", "position", "pk")
 
 
 def rows(study: ReaderStudy) -> Iterator[list]:
-    """Every score of the study as a list of COLUMNS values, in reading order.
+    """Every score of the study as a list of COLUMNS values, in reading order (and every
+    answer without a score, see :func:`_without_scores`).
 
     Two streams in the same order, merged: the presentations (each formatted once) and
     their scores (four plain columns each), so a row costs no date conversions and memory
@@ -97,10 +100,14 @@ def rows(study: ReaderStudy) -> Iterator[list]:
         .values_list("presentation_id", "side", "value", "criterion_id")
         .iterator(CHUNK)
     )
-    current, shared, test_on_a = None, None, True
+    # ``shared`` is None until the current presentation's first score has been written.
+    current, shared, test_on_a = next(presentations, None), None, True
     for presentation_id, side, value, criterion_id in scores:
-        while current is None or current[0] != presentation_id:
-            current = next(presentations)
+        while current[0] != presentation_id:
+            if shared is None:
+                yield from _without_scores(study, current, conditions)
+            current, shared = next(presentations), None
+        if shared is None:
             shared, test_on_a = _presentation_columns(study, current, conditions)
         key, anchors = labels[criterion_id]
         condition, model, version = conditions[(side == "A") == test_on_a]
@@ -108,6 +115,19 @@ def rows(study: ReaderStudy) -> Iterator[list]:
             *shared[:6], side, condition, model, version, key, value, anchors.get(value, ""),
             *shared[6:],
         ]  # fmt: skip
+    while current is not None:
+        if shared is None:
+            yield from _without_scores(study, current, conditions)
+        current, shared = next(presentations, None), None
+
+
+def _without_scores(study, row, conditions) -> Iterator[list]:
+    """One row, its score columns empty, for a presentation answered without any score (the
+    optional criteria skipped, a preference or a comment alone): no answer is left out."""
+    preference, comment, answered = row[7], row[8], row[10]
+    if answered or preference or comment:
+        shared, _ = _presentation_columns(study, row, conditions)
+        yield [*shared[:6], "", "", "", "", "", "", "", *shared[6:]]
 
 
 def _presentation_columns(study, row, conditions) -> tuple[list, bool]:

@@ -65,3 +65,22 @@ def test_json_export_has_the_same_rows(world, token_client, researcher):
     assert description["seed"] == study.seed
     assert [c["key"] for c in description["criteria"]] == ["noise", "sharpness", "confidence"]
     assert description["columns"] == COLUMNS
+
+
+def test_an_answer_without_scores_is_a_row_not_lost(world, token_client, researcher):
+    """A preference and a comment saved before any score (or with every optional criterion
+    skipped) is still in the export: one row, unblinded, the score columns empty."""
+    study = world["study"]
+    first, second, *rest = Presentation.objects.filter(study=study).order_by("pk")
+    _read_everything(study)
+    Score.objects.filter(presentation__in=[first, second]).delete()
+    denoised = "A" if second.test_on_a else "B"
+    answers.save(second, {"scores": [], "preference": denoised, "comment": "only this"})
+    Presentation.objects.filter(pk=first.pk).update(preference="", comment="", answered_at=None)
+    response = token_client(researcher).get(reverse("api-study-export-csv", args=[study.pk]))
+    frame = pd.read_csv(io.BytesIO(b"".join(response.streaming_content)))
+    alone = frame[frame.criterion.isna()]
+    assert len(alone) == 1  # the untouched presentation has nothing to export
+    assert alone.iloc[0].preference == "denoised" and alone.iloc[0].comment == "only this"
+    assert alone.iloc[0].case == second.study_case.case.label
+    assert len(frame) == Score.objects.count() + 1
