@@ -194,6 +194,10 @@ class TrainConfig:
     # by Denoiser (not in training or validation).
     texture_blend_share: float = 0.0
     texture_blend_band: list[float] = field(default_factory=lambda: list(TEXTURE_BAND))
+    # Instead of that fixed band, one that follows each slice's noise: [low, high] times the
+    # frequency where the removed noise's power peaks (the kernel's and the pixel size's
+    # own, estimated from the image, never from a DICOM tag). []: the fixed band.
+    texture_blend_relative: list[float] = field(default_factory=list)
 
     # --- bookkeeping
     log_every: int = 25
@@ -238,7 +242,9 @@ class TrainConfig:
                 f"warm_coarse_iters must be 0 to warm_iters ({self.warm_iters}), "
                 f"not {self.warm_coarse_iters}"
             )
-        check_texture_blend(self.texture_blend_share, self.texture_blend_band)
+        check_texture_blend(
+            self.texture_blend_share, self.texture_blend_band, self.texture_blend_relative
+        )
         if self.texture_sigma <= 0:
             raise ValueError(f"texture_sigma must be above 0 pixels, not {self.texture_sigma}")
         if self.warm_target not in ("nd", "truth"):
@@ -311,14 +317,20 @@ class TrainConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
 
-def check_texture_blend(share: float, band: list[float]) -> None:
-    """ValueError unless 0 <= share <= 1 and 0 <= low < high <= 0.71 cycles per pixel."""
+def check_texture_blend(share: float, band: list[float], relative: list[float] = ()) -> None:
+    """ValueError unless 0 <= share <= 1, 0 <= low < high <= 0.71 cycles per pixel, and the
+    relative band (if any) is 0 <= low < high times the noise peak."""
     if not 0 <= share <= 1:
         raise ValueError(f"texture_blend_share must be 0 to 1, not {share}")
     if len(band) != 2 or not 0 <= band[0] < band[1] <= 0.71:
         raise ValueError(
             f"texture_blend_band must be [low, high] cycles per pixel, 0 <= low < high <= 0.71 "
             f"(the corner of the spectrum), not {band}"
+        )
+    if relative and (len(relative) != 2 or not 0 <= relative[0] < relative[1]):
+        raise ValueError(
+            "texture_blend_relative must be [low, high] multiples of the noise peak, "
+            f"0 <= low < high, or [] for the fixed band, not {list(relative)}"
         )
 
 

@@ -14,6 +14,7 @@ denoised series never invents values the source could not hold.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -95,9 +96,12 @@ class Denoiser:
         # a model whose config lacks the setting has none.
         self.texture_share = float(self.config.get("texture_blend_share", 0.0) or 0.0)
         self.texture_band = tuple(self.config.get("texture_blend_band") or TEXTURE_BAND)
+        self.texture_relative = tuple(self.config.get("texture_blend_relative") or ())
         if self.texture_share:
-            check_texture_blend(self.texture_share, list(self.texture_band))
-        self._band_masks: dict[tuple[int, int], torch.Tensor] = {}
+            check_texture_blend(
+                self.texture_share, list(self.texture_band), list(self.texture_relative)
+            )
+        self._radii: dict[tuple[int, int], torch.Tensor] = {}  # spectrum radius per shape
 
     @classmethod
     def load(
@@ -134,7 +138,8 @@ class Denoiser:
         try:  # the file's settings, checked here so a bad one is the file's error
             share = float(config.get("texture_blend_share", 0.0) or 0.0)
             if share:
-                check_texture_blend(share, list(config.get("texture_blend_band") or TEXTURE_BAND))
+                band = list(config.get("texture_blend_band") or TEXTURE_BAND)
+                check_texture_blend(share, band, list(config.get("texture_blend_relative") or []))
         except (TypeError, ValueError) as exc:
             raise ckpt.CheckpointError(path, f"bad texture blend setting ({exc})") from exc
         return cls(
@@ -230,13 +235,18 @@ class Denoiser:
         lo, hi = self.hu_window
         removed_hu = torch.where((src < lo) | (src > hi), 0.0, src - out)
         h, w = out.shape[-2:]
-        if (h, w) not in self._band_masks:
+        if (h, w) not in self._radii:
             fy = torch.fft.fftfreq(h, device=out.device)[:, None]
             fx = torch.fft.rfftfreq(w, device=out.device)[None, :]
-            radius = torch.sqrt(fy**2 + fx**2)
+            self._radii[(h, w)] = torch.sqrt(fy**2 + fx**2)  # radius, cycles per pixel
+        radius = self._radii[(h, w)]
+        removed = torch.fft.rfft2(removed_hu)
+        if self.texture_relative:
+            peak = noise_peak(removed, radius)[:, None, None, None]
+            low, high = (peak * k for k in self.texture_relative)
+        else:
             low, high = self.texture_band
-            self._band_masks[(h, w)] = ((radius >= low) & (radius <= high)).float()
-        removed = torch.fft.rfft2(removed_hu) * self._band_masks[(h, w)]
+        removed = removed * ((radius >= low) & (radius <= high))
         return out + self.texture_share * torch.fft.irfft2(removed, s=(h, w))
 
     def autocast(self):
@@ -287,6 +297,19 @@ class Denoiser:
         lo, hi = self.hu_window
         out = torch.where((src < lo) | (src > hi), src, out)
         return out.clamp_(*value_range)
+
+
+def noise_peak(spectrum: torch.Tensor, radius: torch.Tensor, bins: int = 64) -> torch.Tensor:
+    """Per image of ``spectrum`` (rfft2 of a batch, (B, 1, H, W//2+1)), the radial frequency
+    (cycles per pixel) where its power peaks, in 1/``bins`` steps from 0.03 up (below that
+    is the slowest shading, not grain)."""
+    power = (spectrum.abs() ** 2).flatten(1)
+    index = (radius * bins).long().flatten().clamp(max=bins)
+    sums = torch.zeros(power.shape[0], bins + 1, device=power.device)
+    sums.index_add_(1, index, power)
+    mean = sums / torch.bincount(index, minlength=bins + 1).clamp(min=1)
+    first = math.ceil(0.03 * bins)
+    return (mean[:, first:bins].argmax(dim=1) + first + 0.5) / bins
 
 
 def apply_generator(

@@ -160,8 +160,49 @@ def test_texture_blend_puts_back_removed_noise_in_its_band_only(model: Denoiser)
     np.testing.assert_allclose(out, padded, atol=1e-2)
 
 
+def test_noise_peak_finds_each_kernels_grain() -> None:
+    """The relative blend band follows the noise: a smooth kernel's grain peaks low, a sharp
+    kernel's high, at the frequencies the FBP noise model puts them."""
+    import torch
+
+    from denoiser.inference import noise_peak
+    from denoiser.warmstart import fbp_like_noise
+
+    gen = torch.Generator().manual_seed(3)
+    ones = torch.ones(2)
+    n = 128
+    fy, fx = torch.fft.fftfreq(n)[:, None], torch.fft.rfftfreq(n)[None, :]
+    radius = torch.sqrt(fy**2 + fx**2)
+    smooth = fbp_like_noise((2, 1, n, n), ones, ones, gen, kernel_names=["hann", "hann"])
+    sharp = fbp_like_noise((2, 1, n, n), ones, ones, gen, kernel_names=["ramp", "ramp"])
+    low = noise_peak(torch.fft.rfft2(smooth), radius)
+    high = noise_peak(torch.fft.rfft2(sharp), radius)
+    assert ((low > 0.1) & (low < 0.2)).all()  # |f| Hann^2 peaks near 0.15 cycles/pixel
+    assert (high > 0.4).all()  # the ramp's power rises to the corner
+
+
+def test_the_relative_band_puts_noise_back_in_one_band_around_a_peak(model: Denoiser) -> None:
+    """What the relative blend adds lies in one annulus [0.7 p, 1.4 p] of the spectrum, p
+    the removed noise's peak: at most twice as far out as it starts (tiny float residue
+    aside), and with the removed noise's strongest frequencies in it."""
+    vol = volume((2, 48, 64), seed=7)
+    plain = model.denoise(vol)
+    config = {"texture_blend_share": 0.5, "texture_blend_relative": [0.7, 1.4]}
+    blended = Denoiser(model.net, device="cpu", config=config).denoise(vol)
+    fy, fx = np.fft.fftfreq(48)[:, None], np.fft.rfftfreq(64)[None, :]
+    radius = np.hypot(fy, fx)
+    added = np.abs(np.fft.rfft2(blended - plain))
+    for i in range(len(vol)):
+        used = radius[added[i] > 0.01 * added[i].max()]
+        assert len(used) > 10 and used.max() <= 2.0 * used.min() + 1.5 / 64
+
+
 def test_a_texture_blend_out_of_range_is_refused(model: Denoiser) -> None:
-    for bad in ({"texture_blend_share": 1.5}, {"texture_blend_band": [0.3, 0.1]}):
+    for bad in (
+        {"texture_blend_share": 1.5},
+        {"texture_blend_band": [0.3, 0.1]},
+        {"texture_blend_relative": [1.4, 0.7]},
+    ):
         with pytest.raises(ValueError, match="texture_blend"):
             Denoiser(model.net, device="cpu", config={"texture_blend_share": 0.5, **bad})
 
