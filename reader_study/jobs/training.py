@@ -110,6 +110,7 @@ SHIPPED_RECIPE_KEYS = (
     "warm_coarse_weights",
     "texture_blend_share",
     "texture_blend_band",
+    "texture_blend_relative",
 )
 
 

@@ -65,7 +65,8 @@ def test_the_shipped_recipe_with_its_warm_start_is_the_default(job, tmp_path):
     cfg = training.build_config(job, options, "1", tmp_path)
     assert cfg.warm_start_path == str(tmp_path / "warm_start.pt") and cfg.warm_iters == 3000
     assert (cfg.lambda_synthetic, cfg.lambda_adv, cfg.ema_decay) == (60.0, 0.3, 0.999)
-    assert (cfg.lambda_cycle, cfg.cycle_lowpass_sigma, cfg.texture_blend_share) == (1.0, 2.0, 0.3)
+    assert (cfg.lambda_cycle, cfg.cycle_lowpass_sigma, cfg.texture_blend_share) == (1.0, 2.0, 0.5)
+    assert cfg.texture_blend_relative == [0.7, 1.4]  # the blend follows each slice's noise
     # The coarse-loss phase keeps its share of the shipped warm start (4500 of 6000), and the
     # synthetic noise takes every kernel's spectrum, as the shipped recipe's does.
     assert cfg.warm_coarse_iters == round(3000 * 4500 / 6000) and cfg.warm_coarse_weights[2] == 64
