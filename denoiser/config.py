@@ -257,10 +257,13 @@ class TrainConfig:
                 f"warm_synthetic_share must be 0 to 1, not {self.warm_synthetic_share}"
             )
         for window in self.warm_windows_hu:
-            if len(window) != 2 or not window[0] < window[1]:
+            if not isinstance(window, list | tuple) or len(window) != 2 or window[0] >= window[1]:
                 raise ValueError(
                     f"warm_windows_hu must be [low, high] HU pairs with low < high, not {window}"
                 )
+        if self.warm_windows_hu and self.warm_coarse_iters:
+            # The coarse terms are squared errors; beside a log they would hardly count.
+            raise ValueError("warm_windows_hu needs warm_coarse_iters = 0 (no coarse phase)")
         if not 0.0 <= self.warm_lr_final <= self.lr:
             raise ValueError(f"warm_lr_final must be 0 to lr ({self.lr}), not {self.warm_lr_final}")
         _check_range("spacing_range_mm", self.spacing_range_mm, 0.05)

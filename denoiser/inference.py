@@ -230,8 +230,10 @@ class Denoiser:
     def _put_back_texture(self, src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``out`` plus ``texture_share`` of what the network removed (input minus output)
         between the ``texture_band`` frequencies (cycles per pixel: the model works in pixels
-        and never sees their spacing). Pixels outside the HU window pass unchanged anyway
-        (_keep_input_rules), so what the network did there is left out, not spread around."""
+        and never sees their spacing), or, with ``texture_relative``, between those multiples
+        of each slice's own noise peak (:func:`noise_peak`). Pixels outside the HU window
+        pass unchanged anyway (_keep_input_rules), so what the network did there is left out,
+        not spread around."""
         lo, hi = self.hu_window
         removed_hu = torch.where((src < lo) | (src > hi), 0.0, src - out)
         h, w = out.shape[-2:]
@@ -304,12 +306,13 @@ def noise_peak(spectrum: torch.Tensor, radius: torch.Tensor, bins: int = 64) -> 
     (cycles per pixel) where its power peaks, in 1/``bins`` steps from 0.03 up (below that
     is the slowest shading, not grain)."""
     power = (spectrum.abs() ** 2).flatten(1)
-    index = (radius * bins).long().flatten().clamp(max=bins)
-    sums = torch.zeros(power.shape[0], bins + 1, device=power.device)
+    index = (radius * bins).long().flatten()  # the corner, sqrt(0.5), is bin 0.71 x bins
+    size = int(index.max()) + 1
+    sums = torch.zeros(power.shape[0], size, dtype=power.dtype, device=power.device)
     sums.index_add_(1, index, power)
-    mean = sums / torch.bincount(index, minlength=bins + 1).clamp(min=1)
+    mean = sums / torch.bincount(index, minlength=size).clamp(min=1)
     first = math.ceil(0.03 * bins)
-    return (mean[:, first:bins].argmax(dim=1) + first + 0.5) / bins
+    return (mean[:, first:].argmax(dim=1) + first + 0.5) / bins
 
 
 def apply_generator(

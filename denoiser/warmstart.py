@@ -164,9 +164,14 @@ def pretrain_generator(
             # terms' large gradients, would keep its steps too small for the finest noise
             # for thousands of iterations (texture.md, sec. 7); a fresh Adam takes it in 2000.
             run.opt = _adam(cfg, net)
-        if cfg.warm_lr_final:
-            for group in run.opt.param_groups:
-                group["lr"] = cosine_lr(cfg.lr, cfg.warm_lr_final, it, cfg.warm_iters)
+        # Set every iteration: a resumed optimiser brings back the rate it was saved with.
+        lr = (
+            cosine_lr(cfg.lr, cfg.warm_lr_final, it, cfg.warm_iters)
+            if cfg.warm_lr_final
+            else cfg.lr
+        )
+        for group in run.opt.param_groups:
+            group["lr"] = lr
         noisy, clean = warm_batch(cfg, sampler, gen)
         noisy, clean = noisy.to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
@@ -235,11 +240,13 @@ def coarse_loss(out: torch.Tensor, target: torch.Tensor, weights: list[float]) -
 
 def window_loss(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     """Minus the mean PSNR over the whole range and ``cfg.warm_windows_hu`` (each image
-    clipped to the window, the error relative to the window's width), up to constants.
+    clipped to the window), up to constants: a window's width is a constant under the log.
 
     The log gives each window the same say in relative terms, whatever its width: halving
-    the error in the brain window is worth halving it in the lung window. The floor, a
-    tenth of a HU, keeps a window with almost nothing in it from steering the batch.
+    the error in the brain window is worth halving it in the lung window. The floor, an
+    error of 0.1 HU averaged over every pixel of the batch, keeps a window with almost
+    nothing in it from steering the batch (for a window holding a share f of the pixels it
+    is 0.1 / sqrt(f) HU of error inside the window).
     """
     unit = 2.0 / (cfg.hu_max - cfg.hu_min)
     floor = (0.1 * unit) ** 2

@@ -32,12 +32,12 @@ def gunicorn_url(settings, tmp_path) -> Iterator[str]:
         LDCT_VAR_DIR=str(tmp_path / "gunicorn-var"),  # its own embedded broker, too
         LDCT_INSECURE_HTTP="1",
     )
-    with gunicorn(env, tmp_path / "gunicorn.log") as url:
+    with running_gunicorn(env, tmp_path / "gunicorn.log") as url:
         yield url
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, log_path: Path) -> Iterator[str]:
+def running_gunicorn(env: dict, log_path: Path) -> Iterator[str]:
     """gunicorn with the product's config, one worker, on ``env``'s services; its URL."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))  # bound here and handed over: no other process takes it
@@ -46,16 +46,18 @@ def gunicorn(env: dict, log_path: Path) -> Iterator[str]:
     cmd = [sys.executable, "-m", "gunicorn", "-c", "ldct_web/gunicorn_conf.py"]
     cmd += ["ldct_web.wsgi:application", "--workers", "1"]
     cmd += ["--bind", f"fd://{listener.fileno()}", "--graceful-timeout", "5"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=[listener.fileno()],
-        )
-    listener.close()
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=[listener.fileno()],
+            )
+    finally:
+        listener.close()  # gunicorn holds its own copy
     try:
         _wait_until_serving(url, process, log_path)
         yield url

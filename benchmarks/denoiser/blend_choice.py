@@ -40,7 +40,13 @@ def main() -> None:
     print("| share | band c/px | PSNR dB | SSIM | liver SD HU | NPS peak / ND's |")
     print("|---|---|---|---|---|---|")
     for share, band in SETTINGS:
-        config = {**base.config, "texture_blend_share": share, "texture_blend_band": band}
+        # A fixed band: a model whose config follows its noise peak would ignore it.
+        config = {
+            **base.config,
+            "texture_blend_share": share,
+            "texture_blend_band": band,
+            "texture_blend_relative": [],
+        }
         model = Denoiser(base.net, config=config, hu_window=base.hu_window)
         result = score(model.denoise(val.ld), val)
         sd, ratio = (result.get(k, float("nan")) for k in ("liver_sd", "nps_peak_ratio"))

@@ -127,7 +127,7 @@ def _without_scores(study, row, conditions) -> Iterator[list]:
     preference, comment, answered = row[7], row[8], row[10]
     if answered or preference or comment:
         shared, _ = _presentation_columns(study, row, conditions)
-        yield [*shared[:6], "", "", "", "", "", "", "", *shared[6:]]
+        yield [*shared[:6], *[None] * 7, *shared[6:]]  # empty cells in CSV, null in JSON
 
 
 def _presentation_columns(study, row, conditions) -> tuple[list, bool]:

@@ -99,8 +99,9 @@ def test_truth_task_inputs_are_clipped_like_the_denoisers_input(tmp_path) -> Non
     sampler = PairPatchSampler(data.pairs, cfg, np.random.default_rng(0), [1.5, 1.5])
     noisy, clean = warm_batch(cfg, sampler, torch.Generator().manual_seed(0))
     assert noisy.min() >= -1.0 and noisy.max() <= 1.0
-    assert (clean == -1.0).any()  # air was drawn: the clip had something to do
-    assert (noisy[clean == -1.0] > -1.0).any()  # and the noise above air is still there
+    # -1.0 is -1024 HU, the air padding around the phantom: the clip had something to do
+    assert (clean == -1.0).any()
+    assert (noisy[clean == -1.0] > -1.0).any()  # and the noise above it is still there
 
 
 def test_truth_warm_start_trains_and_records_its_input_range(tmp_path) -> None:

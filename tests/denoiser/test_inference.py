@@ -197,6 +197,33 @@ def test_the_relative_band_puts_noise_back_in_one_band_around_a_peak(model: Deno
         assert len(used) > 10 and used.max() <= 2.0 * used.min() + 1.5 / 64
 
 
+def test_the_relative_band_follows_the_kernels_grain() -> None:
+    """With a smoothing 'network', the grain put back for sharp-kernel noise lies far higher
+    in frequency than for smooth-kernel noise, beyond the fixed band (0.106-0.21)."""
+    import torch
+
+    from denoiser.warmstart import fbp_like_noise
+
+    blur = torch.nn.AvgPool2d(5, stride=1, padding=2, count_include_pad=False)
+    config = {"texture_blend_share": 0.5, "texture_blend_relative": [0.7, 1.4]}
+    model = Denoiser(blur, device="cpu", config=config)
+    plain = Denoiser(blur, device="cpu")
+    n = 128
+    radius = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :])
+
+    def grain_frequency(kernel: str) -> float:
+        gen = torch.Generator().manual_seed(5)
+        noise = fbp_like_noise(
+            (1, 1, n, n), torch.tensor([30.0]), torch.ones(1), gen, None, [kernel]
+        )
+        image = (40.0 + noise[0, 0]).numpy()
+        power = np.abs(np.fft.rfft2(model.denoise(image) - plain.denoise(image))) ** 2
+        return float((radius * power).sum() / power.sum())
+
+    smooth, sharp = grain_frequency("hann"), grain_frequency("ramp")
+    assert smooth < 0.25 and sharp > 0.3 and sharp > 1.5 * smooth
+
+
 def test_a_texture_blend_out_of_range_is_refused(model: Denoiser) -> None:
     for bad in (
         {"texture_blend_share": 1.5},

@@ -163,6 +163,7 @@ def test_warm_start_draws_the_ramp_exponent_from_its_range(tmp_path: Path, monke
         ("texture_blend_share", 2.0, "texture_blend_share must be 0 to 1"),
         ("warm_windows_hu", [[80.0, 0.0]], "warm_windows_hu must be \\[low, high\\] HU pairs"),
         ("warm_windows_hu", [[0.0]], "warm_windows_hu must be \\[low, high\\] HU pairs"),
+        ("warm_windows_hu", [-160.0, 240.0], "warm_windows_hu must be \\[low, high\\] HU pairs"),
         ("warm_lr_final", 1.0, "warm_lr_final must be 0 to lr"),
     ],
 )
@@ -361,7 +362,12 @@ def test_the_window_loss_weighs_a_brain_error_as_a_reader_sees_it() -> None:
         return float(window_loss(unit(out), unit(truth), config))
 
     brain, bone = loss_of(40.0, cfg), loss_of(1200.0, cfg)
-    assert brain > bone + 2.0  # log units: e^2 = 7x, brain counts in three ranges of three
+    # In log units: grey matter's error counts in all three ranges, bone's only in the
+    # whole range, so the mean log error is higher by well over 2 (e^2 = 7.4 times).
+    assert brain > bone + 2.0
+    # Beside the log, the coarse terms (squared errors) would hardly count: refused.
+    with pytest.raises(ValueError, match="warm_windows_hu needs warm_coarse_iters = 0"):
+        TrainConfig.from_dict({"warm_windows_hu": [[0.0, 80.0]], "warm_coarse_iters": 10})
     # Without windows, the loss is the log of the plain MSE: the same wherever the error is.
     assert loss_of(40.0, plain) == pytest.approx(loss_of(1200.0, plain), abs=1e-4)
 

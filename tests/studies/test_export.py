@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pandas as pd
 import pytest
@@ -69,18 +70,35 @@ def test_json_export_has_the_same_rows(world, token_client, researcher):
 
 def test_an_answer_without_scores_is_a_row_not_lost(world, token_client, researcher):
     """A preference and a comment saved before any score (or with every optional criterion
-    skipped) is still in the export: one row, unblinded, the score columns empty."""
+    skipped) is still in the export: one row, unblinded, the score columns empty; also for
+    the last presentation in reading order, and in a study with no score at all."""
+    from reader_study.studies.export import READING_ORDER
+
     study = world["study"]
-    first, second, *rest = Presentation.objects.filter(study=study).order_by("pk")
+    ordered = list(Presentation.objects.filter(study=study).order_by(*READING_ORDER))
+    untouched, middle, last = ordered[0], ordered[1], ordered[-1]
     _read_everything(study)
-    Score.objects.filter(presentation__in=[first, second]).delete()
-    denoised = "A" if second.test_on_a else "B"
-    answers.save(second, {"scores": [], "preference": denoised, "comment": "only this"})
-    Presentation.objects.filter(pk=first.pk).update(preference="", comment="", answered_at=None)
-    response = token_client(researcher).get(reverse("api-study-export-csv", args=[study.pk]))
-    frame = pd.read_csv(io.BytesIO(b"".join(response.streaming_content)))
+    Score.objects.filter(presentation__in=[untouched, middle, last]).delete()
+    for p in (middle, last):
+        denoised = "A" if p.test_on_a else "B"
+        answers.save(p, {"scores": [], "preference": denoised, "comment": "only this"})
+    Presentation.objects.filter(pk=untouched.pk).update(preference="", comment="", answered_at=None)
+    api = token_client(researcher)
+
+    def export() -> pd.DataFrame:
+        response = api.get(reverse("api-study-export-csv", args=[study.pk]))
+        return pd.read_csv(io.BytesIO(b"".join(response.streaming_content)))
+
+    frame = export()
     alone = frame[frame.criterion.isna()]
-    assert len(alone) == 1  # the untouched presentation has nothing to export
-    assert alone.iloc[0].preference == "denoised" and alone.iloc[0].comment == "only this"
-    assert alone.iloc[0].case == second.study_case.case.label
-    assert len(frame) == Score.objects.count() + 1
+    assert len(alone) == 2  # the untouched presentation has nothing to export
+    assert set(alone.preference) == {"denoised"} and set(alone.comment) == {"only this"}
+    assert set(alone.case) == {p.study_case.case.label for p in (middle, last)}
+    assert alone.index[-1] == frame.index[-1]  # the last in reading order comes last
+    assert len(frame) == Score.objects.count() + 2
+    Score.objects.all().delete()
+    answered = Presentation.objects.filter(study=study).exclude(pk=untouched.pk).count()
+    assert len(export()) == answered
+    data = api.get(reverse("api-study-export-json", args=[study.pk]))
+    rows = json.loads(b"".join(data.streaming_content))
+    assert len(rows) == answered and rows[0]["value"] is None and rows[0]["criterion"] is None

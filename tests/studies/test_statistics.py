@@ -271,6 +271,21 @@ def test_preference_counts_presentations_and_matches_binomtest():
     assert result["proportion_test"] == pytest.approx(9 / 11)
 
 
+def test_a_preference_given_without_scores_counts_but_adds_no_score():
+    """The export's row for an answer without any score (empty score columns) counts in the
+    preference, and in nothing that reads scores."""
+    scored = table(
+        [("r1", "c1", "original", 3), ("r1", "c1", "denoised", 4)], preference="denoised"
+    )
+    alone = table([("r1", "c2", None, None)], preference="denoised").assign(
+        side=None, criterion=None
+    )
+    frame = pd.concat([scored, alone])
+    result = statistics.preference(frame)
+    assert result["n_presentations"] == 2 and result["counts"]["test"] == 2
+    assert list(statistics.describe(frame)) == ["noise"]
+
+
 def test_vgr_matches_a_cluster_robust_logistic_fit_of_the_stacked_thresholds():
     # OrdinalGEE with independence is the binary logit of I(score > t) for every threshold t,
     # with one intercept per threshold; fitted here with GLM and case-clustered errors.

@@ -51,7 +51,7 @@ from tests.jobs.factories import (
     wait_for,
     wait_until,
 )
-from tests.server import gunicorn
+from tests.server import running_gunicorn
 from tests.studies.conftest import world  # noqa: F401  (a fixture)
 from tests.workers import ROOT, WorkerBroker, running_worker
 
@@ -606,7 +606,7 @@ def test_postgres_and_redis_restart_while_a_reader_scores(request, settings, tmp
             assert done.returncode == 0, done.stderr[-3000:]
         seeded = json.loads(done.stdout.strip().splitlines()[-1])
         setup_s = time.monotonic() - started
-        with gunicorn(env, tmp_path / "gunicorn.log") as url:
+        with running_gunicorn(env, tmp_path / "gunicorn.log") as url:
             browser = requests.Session()
             browser.get(f"{url}/accounts/login/", timeout=10)
             login = {

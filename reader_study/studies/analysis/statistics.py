@@ -1,6 +1,7 @@
 """The statistics of a visual-grading reader study, computed from the study's tidy export.
 
-The input is the export as a DataFrame, one row per score, with the columns `reader`,
+The input is the export as a DataFrame, one row per score (and one without a score for an
+answer given without any; only the preference counts those), with the columns `reader`,
 `session`, `case`, `side`, `condition`, `criterion`, `value` and `preference`. Two conditions
 are compared: the reference `a` (the original images) and the test `b` (the denoised ones).
 
@@ -48,8 +49,14 @@ VGR_METHOD = (
 # Preparing the table
 
 
-def _frame(df: pd.DataFrame | None, criterion: str | None = None, session: int | None = 1):
-    """Returns the usable rows of one criterion and session with clean types (maybe none)."""
+def _frame(
+    df: pd.DataFrame | None,
+    criterion: str | None = None,
+    session: int | None = 1,
+    scored: bool = True,
+):
+    """Returns the usable rows of one criterion and session with clean types (maybe none);
+    ``scored=False`` keeps the rows without a score (an answer given without any)."""
     if df is None or any(column not in df.columns for column in COLUMNS):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in [*COLUMNS, "session", "side"]})
     frame = df.copy()
@@ -63,7 +70,8 @@ def _frame(df: pd.DataFrame | None, criterion: str | None = None, session: int |
     for column in ("side", "preference"):
         if column in frame:
             frame[column] = frame[column].fillna("").astype(str)
-    frame = frame[frame["value"].notna()]
+    if scored:
+        frame = frame[frame["value"].notna()]
     if criterion is not None:
         frame = frame[frame["criterion"] == criterion]
     if session is not None:
@@ -653,7 +661,7 @@ def preference(df: pd.DataFrame, a: str = REFERENCE, b: str = TEST) -> dict:
         "readers": [],
         "note": None,
     }
-    frame = _frame(df)
+    frame = _frame(df, scored=False)  # a preference given without any score counts too
     if "preference" not in frame:
         result["note"] = "no preference column"
         return result

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from reader_study import access
 from reader_study.accounts.serializers import ErrorSerializer, id_path_parameter
-from reader_study.models import Score
+from reader_study.models import Presentation, Score
 from reader_study.studies import export
 
 BOOTSTRAP = 2000
@@ -43,7 +43,10 @@ def _results(study) -> dict:
         n=Count("pk"), last=Max("updated_at")
     )
     last = version["last"].timestamp() if version["last"] else 0
-    key = f"study-analysis:{study.pk}:{version['n']}:{last}:{BOOTSTRAP}"
+    # A preference given without any score changes no Score row but counts in the analysis.
+    answered = Presentation.objects.filter(study=study).aggregate(last=Max("updated_at"))["last"]
+    answered = answered.timestamp() if answered else 0
+    key = f"study-analysis:{study.pk}:{version['n']}:{last}:{answered}:{BOOTSTRAP}"
     found = cache.get(key)
     if found is None:
         found = _compute(study)
