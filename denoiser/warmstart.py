@@ -217,8 +217,8 @@ def warm_batch(cfg: TrainConfig, sampler, gen: torch.Generator | None = None):
         if k:  # part of the batch with stationary noise of a kernel's spectrum instead
             noisy[:k] = add_synthetic_noise(clean[:k], cfg, gen)
         # Clipped as Denoiser clips its input: air under noise is -1024 HU at the lowest.
-        # (The "nd" task below is left as 0.3.0-0.4.0 trained it: clipped there, the small
-        # test network stalled at the identity on 2 of 3 seeds against 1 of 3; not pursued.)
+        # (The "nd" task below stays unclipped: clipped, the small network of the warm-start
+        # test stalled at the identity on more seeds; not pursued.)
         return noisy.clamp_(-1.0, 1.0), clean
     clean = sampler.sample(cfg.batch_size)
     return add_synthetic_noise(clean, cfg, gen), clean

@@ -11,6 +11,7 @@ import re
 from django.urls import register_converter
 
 MAX_ID = 2**63 - 1
+MAX_IDS = 1000  # ids one request may list
 # Control characters (C0, DEL, C1) have no place in a label or a file name: they end up in
 # DICOM PN values, page text and JSON, where ESC/BEL/CR/LF can forge or hide content.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -30,7 +31,7 @@ def row_id(value, field: str) -> int:
     return int(text)
 
 
-def row_ids(values, field: str, *, limit: int = 1000) -> list[int]:
+def row_ids(values, field: str, *, limit: int = MAX_IDS) -> list[int]:
     """A non-empty JSON list of row ids, at most `limit` of them."""
     if not isinstance(values, list) or not values:
         raise BadInput(f"'{field}' must be a non-empty list of ids.")
@@ -39,7 +40,7 @@ def row_ids(values, field: str, *, limit: int = 1000) -> list[int]:
     return [row_id(v, field) for v in values]
 
 
-def id_list_param(text: str, field: str, *, limit: int = 1000) -> list[int]:
+def id_list_param(text: str, field: str, *, limit: int = MAX_IDS) -> list[int]:
     """Comma-separated ids from a query string ("3,4,5"); empty text is an empty list."""
     parts = [p for p in text.split(",") if p.strip()]
     if len(parts) > limit:

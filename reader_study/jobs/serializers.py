@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
-from reader_study.inputs import MAX_ID
+from reader_study.inputs import MAX_ID, MAX_IDS
 from reader_study.models import DenoiseJob, DenoiserModel, TrainingJob
 
 
@@ -91,7 +91,7 @@ def _ids(help_text: str) -> serializers.ListField:
     return serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         min_length=1,
-        max_length=1000,  # inputs.row_ids
+        max_length=MAX_IDS,
         help_text=help_text,
     )
 
@@ -144,7 +144,7 @@ class DenoiseJobListSerializer(serializers.Serializer):
 
 
 class DenoiseJobInputSerializer(serializers.Serializer):
-    cases = _ids("Ready cases of yours (at most 1000).")
+    cases = _ids(f"Ready cases of yours (at most {MAX_IDS}).")
     model = serializers.IntegerField(
         min_value=1,
         max_value=MAX_ID,
