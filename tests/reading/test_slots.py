@@ -7,15 +7,43 @@ import time
 
 from reader_study.reading.slots import Slots
 
+# Long enough for a loaded machine; a slot that never comes back fails after it.
+TIMEOUT = 5.0
 
-def _queue_up(slots: Slots, name: str, first: bool, order: list):
+
+def _started(work) -> threading.Thread:
+    # Daemon: a thread stuck waiting for a slot that is never given back must not keep
+    # the test process from exiting.
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def _finished(thread: threading.Thread) -> bool:
+    thread.join(TIMEOUT)
+    return not thread.is_alive()
+
+
+def _waiting(slots: Slots) -> int:
+    # Slots publishes no count of its waiters; its two queues are where they are seen.
+    return sum(len(queue) for queue in slots._queues)
+
+
+def _until_waiting(slots: Slots, count: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while _waiting(slots) < count:
+        assert time.monotonic() < deadline, f"{_waiting(slots)} waiters, expected {count}"
+        time.sleep(0.001)
+
+
+def _queue_up(slots: Slots, name: str, first: bool, order: list) -> threading.Thread:
     def run():
         with slots.slot(first=first):
             order.append(name)
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    time.sleep(0.05)  # queued in this order
+    before = _waiting(slots)
+    thread = _started(run)
+    _until_waiting(slots, before + 1)  # queued before the next one arrives
     return thread
 
 
@@ -29,8 +57,7 @@ def test_first_slices_go_ahead_of_the_others_in_arrival_order():
             _queue_up(slots, "first of case 2", True, order),
         ]
         assert order == []  # all wait while the slot is held
-    for thread in threads:
-        thread.join(5)
+    assert all(_finished(thread) for thread in threads)
     assert order == ["first of case 1", "first of case 2", "slice 3", "slice 4"]
 
 
@@ -47,14 +74,15 @@ def test_at_most_size_holders_and_every_slot_comes_back():
             with lock:
                 inside[0] -= 1
 
-    threads = [threading.Thread(target=run) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
+    threads = [_started(run) for _ in range(12)]
+    assert all(_finished(thread) for thread in threads)
     assert most[0] == 2
-    with slots.slot(first=False), slots.slot(first=True):
-        pass  # both slots free again
+
+    def both():
+        with slots.slot(first=False), slots.slot(first=True):
+            pass
+
+    assert _finished(_started(both)), "a slot was not given back"
 
 
 def test_a_build_that_fails_gives_its_slot_back():
@@ -64,5 +92,9 @@ def test_a_build_that_fails_gives_its_slot_back():
             raise ValueError("damaged file")
     except ValueError:
         pass
-    with slots.slot(first=False):
-        pass
+
+    def next_build():
+        with slots.slot(first=False):
+            pass
+
+    assert _finished(_started(next_build)), "the failed build kept its slot"
