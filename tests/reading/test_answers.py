@@ -7,16 +7,9 @@ from django.urls import reverse
 
 from reader_study.models import Presentation, Score
 from reader_study.studies import lifecycle
+from tests.studies.factories import all_scores
 
 pytestmark = [pytest.mark.django_db, pytest.mark.study]
-
-
-def _all_scores(value=4):
-    return [
-        {"side": side, "criterion": key, "value": value}
-        for key in ("noise", "sharpness", "confidence")
-        for side in "AB"
-    ]
 
 
 @pytest.fixture
@@ -38,12 +31,12 @@ def _submit(client, presentation, seconds=12.5):
 
 def test_resending_updates_one_row_per_question(mine):
     presentation, client = mine
-    first = _put(client, presentation, {"scores": _all_scores(3)[:2], "seconds": 4})
+    first = _put(client, presentation, {"scores": all_scores(3)[:2], "seconds": 4})
     assert first.status_code == 200 and first.json()["complete"] is False
     assert "Sharpness, A" in first.json()["missing"]
     for _ in range(2):  # a retried request changes nothing more
         again = _put(
-            client, presentation, {"scores": _all_scores(5), "seconds": 9, "preference": "A"}
+            client, presentation, {"scores": all_scores(5), "seconds": 9, "preference": "A"}
         )
         assert again.json() == {"saved": True, "complete": True, "missing": []}
     assert Score.objects.filter(presentation=presentation).count() == 6
@@ -75,10 +68,10 @@ def test_submit_needs_every_answer_then_leads_on(mine):
     presentation, client = mine
     incomplete = _submit(client, presentation)
     assert incomplete.status_code == 400 and "Image noise, A" in incomplete.json()["missing"]
-    _put(client, presentation, {"scores": _all_scores()})
+    _put(client, presentation, {"scores": all_scores()})
     no_preference = _submit(client, presentation)  # the study asks it: "none" is an answer
     assert no_preference.status_code == 400 and no_preference.json()["missing"] == ["Preference"]
-    _put(client, presentation, {"scores": _all_scores(), "preference": "B", "comment": "ok"})
+    _put(client, presentation, {"scores": all_scores(), "preference": "B", "comment": "ok"})
     done = _submit(client, presentation)
     assert done.status_code == 200
     following = Presentation.objects.get(reader=presentation.reader, position=2)
@@ -90,7 +83,7 @@ def test_submit_needs_every_answer_then_leads_on(mine):
 def test_the_last_case_leads_to_the_end_screen(mine):
     presentation, client = mine
     for p in Presentation.objects.filter(reader=presentation.reader).order_by("position"):
-        _put(client, p, {"scores": _all_scores(), "preference": "none"})
+        _put(client, p, {"scores": all_scores(), "preference": "none"})
         response = _submit(client, p)
     assert response.json()["next_url"] == reverse("reading-done", args=[presentation.study_id])
     assert client.get(response.json()["next_url"]).status_code == 200
@@ -98,9 +91,9 @@ def test_the_last_case_leads_to_the_end_screen(mine):
 
 def test_a_closed_study_refuses_answers_but_shows_them(mine, world):
     presentation, client = mine
-    _put(client, presentation, {"scores": _all_scores()})
+    _put(client, presentation, {"scores": all_scores()})
     lifecycle.close_study(world["study"])
-    refused = _put(client, presentation, {"scores": _all_scores(1)})
+    refused = _put(client, presentation, {"scores": all_scores(1)})
     assert refused.status_code == 409 and "closed" in refused.json()["detail"]
     assert _submit(client, presentation).status_code == 409
     page = client.get(reverse("reading-page", args=[presentation.token]))
@@ -112,9 +105,9 @@ def test_revising_is_refused_when_the_study_forbids_it(mine, world):
     presentation, client = mine
     world["study"].allow_revise = False
     world["study"].save()
-    _put(client, presentation, {"scores": _all_scores(), "preference": "A"})
+    _put(client, presentation, {"scores": all_scores(), "preference": "A"})
     _submit(client, presentation)
-    refused = _put(client, presentation, {"scores": _all_scores(2)})
+    refused = _put(client, presentation, {"scores": all_scores(2)})
     assert refused.status_code == 409 and "revising" in refused.json()["detail"]
 
 

@@ -34,3 +34,13 @@ def make_study(owner, cases, model, readers, *, open_it=True, **options) -> Read
 
 def readers(count: int, prefix: str = "reader"):
     return [make_user(f"{prefix}{n}", "reader") for n in range(count)]
+
+
+# The keys of a study's default criteria (reader_study/studies/criteria.py).
+CRITERIA = ("noise", "sharpness", "confidence")
+
+
+def all_scores(value: int = 4) -> list[dict]:
+    """Every question of a presentation with the default criteria answered `value`: each
+    criterion in turn, side A then side B."""
+    return [{"side": side, "criterion": key, "value": value} for key in CRITERIA for side in "AB"]

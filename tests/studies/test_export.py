@@ -12,6 +12,7 @@ from django.urls import reverse
 from reader_study.models import ExportRecord, Presentation, Score
 from reader_study.reading import answers
 from reader_study.studies.export import COLUMNS
+from tests.studies.factories import all_scores
 
 pytestmark = [pytest.mark.django_db, pytest.mark.study]
 
@@ -21,9 +22,7 @@ def _read_everything(study):
     for p in Presentation.objects.filter(study=study):
         denoised = "A" if p.test_on_a else "B"
         scores = [
-            {"side": side, "criterion": key, "value": 4 if side == denoised else 2}
-            for key in ("noise", "sharpness", "confidence")
-            for side in "AB"
+            {**score, "value": 4 if score["side"] == denoised else 2} for score in all_scores()
         ]
         answers.save(p, {"scores": scores, "preference": denoised, "comment": 'Ünïcode, "q"'})
         answers.submit(p, 10.0)

@@ -9,19 +9,14 @@ from django.urls import reverse
 
 from reader_study.models import Presentation, StudyReader
 from reader_study.reading import answers
-from tests.studies.factories import denoised_cases, make_study, readers
+from tests.studies.factories import all_scores, denoised_cases, make_study, readers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.study]
 
 
 def _answer_all(presentations):
     for p in presentations:
-        scores = [
-            {"side": s, "criterion": k, "value": 3}
-            for k in ("noise", "sharpness", "confidence")
-            for s in "AB"
-        ]
-        answers.save(p, {"scores": scores, "preference": "none"})
+        answers.save(p, {"scores": all_scores(3), "preference": "none"})
         answers.submit(p)
 
 

@@ -53,6 +53,7 @@ from tests.jobs.factories import (
 )
 from tests.server import running_gunicorn
 from tests.studies.conftest import world  # noqa: F401  (a fixture)
+from tests.studies.factories import all_scores
 from tests.workers import ROOT, WorkerBroker, running_worker
 
 pytestmark = [pytest.mark.faults]
@@ -439,14 +440,9 @@ def test_damaged_stored_image_is_a_clear_blinded_error(
         assert image(spared, side, index).status_code == 200
     assert client.get(reverse("reading-page", args=[hit.token])).status_code == 200
 
-    scores = [
-        {"side": side, "criterion": key, "value": 3}
-        for key in ("noise", "sharpness", "confidence")
-        for side in "AB"
-    ]
     saved = client.put(
         reverse("api-reading-answers", args=[hit.token]),
-        {"scores": scores, "preference": "none"},
+        {"scores": all_scores(3), "preference": "none"},
         content_type="application/json",
     )
     assert saved.status_code == 200 and saved.json()["complete"] is True, saved.content
@@ -521,15 +517,11 @@ make_study(researcher, cases, model, [reader])
 first = Presentation.objects.filter(reader__user=reader).order_by("position").first()
 print(json.dumps({"pk": first.pk, "token": first.token, "token_a": first.token_a}))
 """
-CRITERIA = ("noise", "sharpness", "confidence")
 
 
 def answer_set(n: int) -> dict:
     """The whole answer set the page would send after its n-th change (values vary with n)."""
-    scores = [
-        {"side": side, "criterion": key, "value": 1 + (n + i) % 5}
-        for i, (key, side) in enumerate((k, s) for k in CRITERIA for s in "AB")
-    ]
+    scores = [{**score, "value": 1 + (n + i) % 5} for i, score in enumerate(all_scores())]
     return {"scores": scores, "preference": "none", "seconds": float(n)}
 
 
