@@ -39,14 +39,13 @@ from reader_study.jobs import dispatch
 from reader_study.models import Case, DenoiseJob, JobState, Presentation, Score, Series
 from tests.conftest import PASSWORD
 from tests.ingest import upload_client
+from tests.ingest.dicom_files import write_ct_series
 from tests.jobs.conftest import FAST_JOBS, fake_broker, jobs_env, worker_broker  # noqa: F401
 from tests.jobs.factories import (
     SLICES,
-    _write_files,
     denoised_series,
     ingest_case,
     job_for,
-    phantom_volume,
     register_tiny,
     wait_for,
     wait_until,
@@ -314,17 +313,16 @@ def small_media_disk(settings, tmp_path):
         subprocess.run(["umount", "--lazy", str(mount)], check=False)
 
 
-def _phantom_files(seed: int = 0) -> list[tuple[str, bytes]]:
-    volume, _ = phantom_volume(seed)
-    return [(p.name, p.read_bytes()) for p in _write_files(volume, seed)]
+def _phantom_files(folder: Path) -> list[tuple[str, bytes]]:
+    return [(p.name, p.read_bytes()) for p in write_ct_series(folder, slices=SLICES)]
 
 
 @pytest.mark.django_db
-def test_full_media_disk_during_upload(small_media_disk, researcher, token_client):
+def test_full_media_disk_during_upload(small_media_disk, researcher, token_client, tmp_path):
     """A chunk that finds the disk full gets a 507 naming the file; nothing of it is left on
     the disk; once there is room the same upload resumes and becomes a complete case."""
     api = token_client(researcher)
-    files = _phantom_files()
+    files = _phantom_files(tmp_path / "upload")
     session = upload_client.start(api, "disk-full")
     infos = upload_client.announce(api, session, files).json()["files"]
     first = upload_client.put_chunk(api, session["id"], infos[0], files[0][1], 0)
