@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from celery import Celery
 from django.urls import reverse
 
 from reader_study.jobs import broker as job_broker
@@ -149,6 +150,20 @@ class PrivateRedisBroker(WorkerBroker):
         return self.url
 
 
+def _send_jobs_through(
+    redis_server: PrivateRedis, tmp_path: Path, monkeypatch
+) -> tuple[PrivateRedisBroker, Celery]:
+    """This test process sends its jobs through the private Redis (as jobs_env does through
+    the suite's broker); the broker is for the test's workers, the client for its checks."""
+    broker = PrivateRedisBroker(kind="redis", var_dir=tmp_path, url=redis_server.url)
+    # Celery reads these from the environment over explicit settings; point them here.
+    monkeypatch.setenv("CELERY_BROKER_URL", broker.broker_url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", broker.result_backend)
+    client = broker.client()
+    monkeypatch.setattr(dispatch, "celery_app", lambda: client)
+    return broker, client
+
+
 def _sweep(broker: WorkerBroker) -> dict:
     """What celery beat does every LDCT_JOB_SWEEP_SECONDS, through the broker to a worker."""
     return broker.client().send_task(dispatch.SWEEP_TASK, queue="default").get(timeout=60)
@@ -172,11 +187,7 @@ def test_redis_killed_with_its_queue_loses_no_job(
     settings.MEDIA_ROOT = tmp_path / "media"
     model = register_tiny()
     with private_redis(request, tmp_path / "redis") as redis_server:
-        broker = PrivateRedisBroker(kind="redis", var_dir=tmp_path, url=redis_server.url)
-        monkeypatch.setenv("CELERY_BROKER_URL", broker.broker_url)
-        monkeypatch.setenv("CELERY_RESULT_BACKEND", broker.result_backend)
-        client = broker.client()
-        monkeypatch.setattr(dispatch, "celery_app", lambda: client)
+        broker, client = _send_jobs_through(redis_server, tmp_path, monkeypatch)
         slow = {**FAST_JOBS, "LDCT_TEST_BATCH_DELAY_SECONDS": "1"}
         with running_worker(broker, name="through", extra_env=slow) as worker:
             running = ingest_case(researcher, "running", seed=0)
@@ -245,11 +256,7 @@ def test_redis_clean_restart_keeps_queued_jobs(
     settings.MEDIA_ROOT = tmp_path / "media"
     model = register_tiny()
     with private_redis(request, tmp_path / "redis", persist=True) as redis_server:
-        broker = PrivateRedisBroker(kind="redis", var_dir=tmp_path, url=redis_server.url)
-        monkeypatch.setenv("CELERY_BROKER_URL", broker.broker_url)
-        monkeypatch.setenv("CELERY_RESULT_BACKEND", broker.result_backend)
-        client = broker.client()
-        monkeypatch.setattr(dispatch, "celery_app", lambda: client)
+        broker, client = _send_jobs_through(redis_server, tmp_path, monkeypatch)
         cases = [ingest_case(researcher, f"queued-{n}", seed=n) for n in range(2)]
         task_ids = {job_for(c, model).celery_task_id for c in cases}
         assert task_ids <= job_broker.waiting_task_ids(client, "gpu")
