@@ -24,16 +24,30 @@ def gunicorn_url(settings, tmp_path) -> Iterator[str]:
     Django's test server reads no chunked request body; gunicorn de-chunks it, so what a
     client sends chunked is proven against the server that will receive it.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
-    env.update(
-        DATABASE_URL=test_database_url(),
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        STATIC_ROOT=str(settings.STATIC_ROOT),  # collected by the test command
-        LDCT_VAR_DIR=str(tmp_path / "gunicorn-var"),  # its own embedded broker, too
-        LDCT_INSECURE_HTTP="1",
-    )
+    env = server_env(test_database_url(), settings.MEDIA_ROOT, tmp_path / "gunicorn-var")
     with running_gunicorn(env, tmp_path / "gunicorn.log") as url:
         yield url
+
+
+def server_env(database_url: str, media_root: Path, var_dir: Path, **more: str) -> dict[str, str]:
+    """The environment of a server a test starts: this process's, on the given database and
+    media folder, with the static files the test command collected.
+
+    The test run's CELERY_* settings are left out, so the server uses only the broker given
+    in ``more``, else its own embedded one under ``var_dir``.
+    """
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    env.update(
+        DATABASE_URL=database_url,
+        MEDIA_ROOT=str(media_root),
+        STATIC_ROOT=str(settings.STATIC_ROOT),
+        LDCT_VAR_DIR=str(var_dir),
+        LDCT_INSECURE_HTTP="1",
+        **more,
+    )
+    return env
 
 
 @contextlib.contextmanager

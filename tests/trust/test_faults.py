@@ -51,7 +51,7 @@ from tests.jobs.factories import (
     wait_for,
     wait_until,
 )
-from tests.server import running_gunicorn
+from tests.server import running_gunicorn, server_env
 from tests.studies.conftest import world  # noqa: F401  (a fixture)
 from tests.studies.factories import all_scores
 from tests.workers import ROOT, WorkerBroker, running_worker
@@ -570,7 +570,7 @@ class Autosave(threading.Thread):
 
 @pytest.mark.server
 @pytest.mark.slow
-def test_postgres_and_redis_restart_while_a_reader_scores(request, settings, tmp_path):
+def test_postgres_and_redis_restart_while_a_reader_scores(request, tmp_path):
     """The web server on a private Postgres and a private Redis. Redis down: scoring goes on
     (it needs only the database). Postgres stopped hard mid-autosave: every request answers
     503 JSON with a message (pages: a 503 page), the page retries, and once Postgres is back
@@ -583,14 +583,11 @@ def test_postgres_and_redis_restart_while_a_reader_scores(request, settings, tmp
         started = time.monotonic()
         pg.init()
         redis_server.start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
-        env.update(
-            DATABASE_URL=pg.url(),
+        env = server_env(
+            pg.url(),
+            tmp_path / "media",
+            tmp_path / "var",
             CELERY_BROKER_URL=redis_server.url,
-            MEDIA_ROOT=str(tmp_path / "media"),
-            STATIC_ROOT=str(settings.STATIC_ROOT),
-            LDCT_VAR_DIR=str(tmp_path / "var"),
-            LDCT_INSECURE_HTTP="1",
             # While Postgres is down a request waits this long for a pooled connection
             # before its 503 (the shipped default, 30 s, is in benchmarks/trust/RESULTS.md).
             DATABASE_POOL_TIMEOUT="5",
