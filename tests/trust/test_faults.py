@@ -511,6 +511,16 @@ class PrivatePostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def private_postgres(request):
+    server = PrivatePostgres(Path(_need("pg_ctl", request)).parent)
+    try:
+        server.init()
+        yield server
+    finally:
+        server.remove()
+
+
 SEED = """
 import json
 from reader_study.models import Presentation
@@ -575,14 +585,11 @@ def test_postgres_and_redis_restart_while_a_reader_scores(request, tmp_path):
     (it needs only the database). Postgres stopped hard mid-autosave: every request answers
     503 JSON with a message (pages: a 503 page), the page retries, and once Postgres is back
     the newest acknowledged answers are in the database, one row per question."""
-    bin_dir = Path(_need("pg_ctl", request)).parent
-    redis_binary = _need("redis-server", request)
-    pg = PrivatePostgres(bin_dir)
-    redis_server = PrivateRedis(redis_binary, tmp_path / "redis", persist=False)
-    try:
-        started = time.monotonic()
-        pg.init()
-        redis_server.start()
+    started = time.monotonic()
+    with (
+        private_redis(request, tmp_path / "redis") as redis_server,
+        private_postgres(request) as pg,
+    ):
         env = server_env(
             pg.url(),
             tmp_path / "media",
@@ -673,6 +680,3 @@ def test_postgres_and_redis_restart_while_a_reader_scores(request, tmp_path):
             f"\npostgres outage {outage_s:.1f}s: {len(refusals)} refused saves "
             f"({statuses}), {final} answer sets acknowledged; setup {setup_s:.1f}s"
         )
-    finally:
-        redis_server.kill()
-        pg.remove()
