@@ -28,6 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+# The load test's scripts (benchmarks/trust/load), imported as run_fuzz.py does: the cases'
+# phantom stacks come from its seed.py, imported after django.setup() below, since
+# importing it sets Django up in the environment this script has made.
+sys.path.insert(0, str(ROOT / "benchmarks" / "trust" / "load"))
 VAR = Path(tempfile.mkdtemp(prefix="ldct-bench-reading-"))
 os.environ.update(LDCT_VAR_DIR=str(VAR), LDCT_INSECURE_HTTP="1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ldct_web.settings")
@@ -35,15 +39,14 @@ for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "MEDI
     os.environ.pop(name, None)
 
 import django  # noqa: E402
-import numpy as np  # noqa: E402
 
 django.setup()
 
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from seed import noisy_volume  # noqa: E402
 
 from denoiser.dicom.write import write_series  # noqa: E402
-from denoiser.phantoms import abdominal_phantom  # noqa: E402
 from reader_study.access import READER, RESEARCHER, assign_role  # noqa: E402
 from reader_study.ingest.report import SourceFile  # noqa: E402
 from reader_study.ingest.service import ingest  # noqa: E402
@@ -71,16 +74,6 @@ LOADED = """(name) => {
   return !!bar && bar.getAttribute('aria-valuenow') === bar.getAttribute('aria-valuemax')
     && Number(bar.getAttribute('aria-valuemax')) > 0;
 }"""
-
-
-def noisy_volume(seed: int, slices: int, size: int):
-    """A phantom stack with white noise: the reading path's cost does not depend on realism
-    (the demo's projection-domain simulation would take minutes at 512^2)."""
-    phantom = abdominal_phantom(size, seed)
-    rng = np.random.default_rng(seed)
-    scale = np.linspace(0.95, 1.05, slices, dtype=np.float32)[:, None, None]
-    volume = phantom.hu[None] * scale + rng.normal(0, 30, (slices, size, size))
-    return volume.astype(np.float32), phantom.pixel_spacing_mm
 
 
 def build(cases: int, slices: int, size: int) -> None:

@@ -55,7 +55,9 @@ STUDY_TITLE = "Load test study"
 
 
 def noisy_volume(seed: int, slices: int, size: int) -> tuple[np.ndarray, float]:
-    """A phantom stack with white noise: serving and scoring cost nothing more for realism."""
+    """A phantom stack with white noise: serving, reading and scoring cost nothing more for
+    realism (the demo's projection-domain simulation would take minutes at 512^2). The
+    reading benchmark's cases too."""
     phantom = abdominal_phantom(size, seed)
     rng = np.random.default_rng(seed)
     scale = np.linspace(0.95, 1.05, slices, dtype=np.float32)[:, None, None]
