@@ -18,9 +18,7 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,9 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-# The load test's scripts (benchmarks/trust/load), imported as run_fuzz.py does: the cases'
-# phantom stacks come from its seed.py, imported after django.setup() below, since
-# importing it sets Django up in the environment this script has made.
+# The load test's scripts (benchmarks/trust/load), imported as run_fuzz.py does: gunicorn
+# from its run_load.py, the cases' phantom stacks from its seed.py, imported after
+# django.setup() below, since importing it sets Django up in the environment this script
+# has made.
 sys.path.insert(0, str(ROOT / "benchmarks" / "trust" / "load"))
 VAR = Path(tempfile.mkdtemp(prefix="ldct-bench-reading-"))
 os.environ.update(LDCT_VAR_DIR=str(VAR), LDCT_INSECURE_HTTP="1")
@@ -44,6 +43,7 @@ django.setup()
 
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from run_load import serve  # noqa: E402
 from seed import noisy_volume  # noqa: E402
 
 from denoiser.dicom.write import write_series  # noqa: E402
@@ -95,26 +95,6 @@ def build(cases: int, slices: int, size: int) -> None:
         labels.append(f"bench {n}")
     print(seed_demo_study(owner, [reader], model, labels), flush=True)
     assert Case.objects.count() == cases
-
-
-def serve() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, LDCT_BIND=f"127.0.0.1:{port}", LDCT_ACCESS_LOG="/dev/null")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "ldct_web/gunicorn_conf.py",
-         "ldct_web.wsgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
 
 
 def score_everything(page) -> None:
@@ -196,7 +176,7 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=4)
     args = parser.parse_args()
     build(args.cases, args.slices, args.size)
-    process, url = serve()
+    process, url = serve(dict(os.environ))
     try:
         rows = measure(url, args.cases)
     finally:

@@ -78,15 +78,21 @@ def fresh_deployment(env: dict) -> None:
 
 
 def free_port() -> int:
+    """A loopback port free now (the other benchmarks' servers take theirs from here too)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def serve(env: dict, out: Path) -> tuple[subprocess.Popen, str]:
+def serve(env: dict, out: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the product's configuration on a free loopback port, once it accepts
+    connections: the process (in a session of its own, so os.killpg stops its workers too)
+    and its URL. Its access log and output go to `out`, or nowhere when `out` is None (the
+    reading benchmark, which measures in the browser)."""
     port = free_port()
-    server_env = dict(env, LDCT_BIND=f"127.0.0.1:{port}", LDCT_ACCESS_LOG=str(out / "access.log"))
-    with open(out / "gunicorn.log", "w") as log:
+    access_log = str(out / "access.log") if out else os.devnull
+    server_env = dict(env, LDCT_BIND=f"127.0.0.1:{port}", LDCT_ACCESS_LOG=access_log)
+    with open(out / "gunicorn.log", "w") if out else open(os.devnull, "w") as log:
         process = subprocess.Popen(
             [PY, "-m", "gunicorn", "-c", "ldct_web/gunicorn_conf.py", "ldct_web.wsgi:application"],
             cwd=ROOT,
@@ -102,7 +108,7 @@ def serve(env: dict, out: Path) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.1)
     process.terminate()
-    raise RuntimeError("gunicorn did not start; see gunicorn.log")
+    raise RuntimeError("gunicorn did not start" + ("; see gunicorn.log" if out else ""))
 
 
 def tree_cpu(pid: int) -> float:
