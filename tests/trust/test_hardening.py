@@ -369,7 +369,6 @@ KNOWN = {
     ("benchmarks/jobs/bench_jobs.py", "bench-password-1234"): "benchmark user",
     ("benchmarks/reading/bench_reading.py", "bench-reading-password-1"): "benchmark user",
     ("benchmarks/trust/load/seed.py", "load-test-password-1"): "load-test users",
-    ("benchmarks/trust/fuzz/run_fuzz.py", "load-test-password-1"): "the load-test users",
     ("README.md", "PASSWORD"): "placeholder in a URL",
     ("README.md", "SECRET"): "placeholder in a URL",
     ("ldct_web/env.py", "PASSWORD"): "placeholder in a URL",

@@ -45,7 +45,6 @@ import run_load as deployment  # noqa: E402
 
 PY = sys.executable
 SCHEMATHESIS = str(Path(PY).parent / "schemathesis")
-PASSWORD = "load-test-password-1"  # seed.py's
 
 
 def env_for() -> dict:
@@ -55,14 +54,14 @@ def env_for() -> dict:
     return deployment.env_for(env)
 
 
-def login(url: str, username: str) -> requests.Session:
+def login(url: str, username: str, password: str) -> requests.Session:
     session = requests.Session()
     session.get(f"{url}/accounts/login/").raise_for_status()
     response = session.post(
         f"{url}/accounts/login/",
         data={
             "username": username,
-            "password": PASSWORD,
+            "password": password,
             "csrfmiddlewaretoken": session.cookies["csrftoken"],
         },
         headers={"Referer": f"{url}/accounts/login/"},
@@ -225,9 +224,10 @@ def main() -> None:
     started = datetime.now(UTC)
     results = []
     try:
-        users = {"researcher": "load-owner", "reader": plan["readers"][0]}
+        # The logins seed.py made, from its plan: seed.py alone names them.
+        users = {"researcher": plan["owner"], "reader": plan["readers"][0]}
         for role in args.roles.split(","):
-            session = login(url, users[role])
+            session = login(url, users[role], plan["password"])
             make = researcher_parameters if role == "researcher" else reader_parameters
             results.extend(fuzz(role, session, url, make(session, url, plan), args))
     finally:

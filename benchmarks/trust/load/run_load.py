@@ -38,7 +38,7 @@ from urllib.parse import urlparse
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 PY = sys.executable
-HIDDEN = ("readers", "uploaders", "password", "criteria", "sessions")
+HIDDEN = ("owner", "readers", "uploaders", "password", "criteria", "sessions")
 GOALS = {"answers (autosave)": 200.0, "image: first of a presentation": 500.0}
 
 

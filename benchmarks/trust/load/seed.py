@@ -140,6 +140,7 @@ def seed(args) -> dict:
     ]
     return {
         "password": PASSWORD,
+        "owner": OWNER,
         "study": study.pk,
         "criteria": criteria,
         "ask_preference": study.ask_preference,
