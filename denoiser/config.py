@@ -198,6 +198,12 @@ class TrainConfig:
     # frequency where the removed noise's power peaks (the kernel's and the pixel size's
     # own, estimated from the image, never from a DICOM tag). []: the fixed band.
     texture_blend_relative: list[float] = field(default_factory=list)
+    # --- inference: geometric self-ensemble
+    # The network's output averaged over this many flips/transposes of the slice (1, 2, 4
+    # or 8; each undone before averaging). Its errors differ between orientations while
+    # the anatomy does not, so the mean has less of them; it costs that many forward passes.
+    # Stored with the model; applied by Denoiser (not in training or validation).
+    self_ensemble: int = 1
 
     # --- bookkeeping
     log_every: int = 25
@@ -245,6 +251,7 @@ class TrainConfig:
         check_texture_blend(
             self.texture_blend_share, self.texture_blend_band, self.texture_blend_relative
         )
+        check_self_ensemble(self.self_ensemble)
         if self.texture_sigma <= 0:
             raise ValueError(f"texture_sigma must be above 0 pixels, not {self.texture_sigma}")
         if self.warm_target not in ("nd", "truth"):
@@ -335,6 +342,15 @@ def check_texture_blend(share: float, band: list[float], relative: list[float] =
             "texture_blend_relative must be [low, high] multiples of the noise peak, "
             f"0 <= low < high, or [] for the fixed band, not {list(relative)}"
         )
+
+
+SELF_ENSEMBLES = (1, 2, 4, 8)
+
+
+def check_self_ensemble(n: Any) -> None:
+    """ValueError unless ``n`` is one of the ensemble sizes Denoiser knows."""
+    if isinstance(n, bool) or n not in SELF_ENSEMBLES:
+        raise ValueError(f"self_ensemble must be one of 1, 2, 4, 8, not {n!r}")
 
 
 def _check_range(name: str, value: Any, low: float) -> None:

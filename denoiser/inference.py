@@ -9,7 +9,9 @@
 result has the same shape and is float32. Pixels outside the network's HU
 window (e.g. -2048 padding outside the scan circle, or metal above 3072) are
 returned unchanged, and the output is clipped to the input's min/max, so a
-denoised series never invents values the source could not hold.
+denoised series never invents values the source could not hold. A model may ask for a
+geometric self-ensemble (``self_ensemble`` in its config: the network's output averaged over
+2, 4 or 8 mirrored/turned copies of each slice, each turned back) and a texture blend.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 
 from denoiser import checkpoint as ckpt
-from denoiser.config import TEXTURE_BAND, check_texture_blend
+from denoiser.config import TEXTURE_BAND, check_self_ensemble, check_texture_blend
 from denoiser.data import hu_to_unit, unit_to_hu
 from denoiser.networks import build_generator
 
@@ -101,6 +103,9 @@ class Denoiser:
             check_texture_blend(
                 self.texture_share, list(self.texture_band), list(self.texture_relative)
             )
+        # Forward passes per slice, each in another orientation (TrainConfig.self_ensemble).
+        check_self_ensemble(self.config.get("self_ensemble", 1))
+        self.ensemble = int(self.config.get("self_ensemble", 1))
         self._radii: dict[tuple[int, int], torch.Tensor] = {}  # spectrum radius per shape
 
     @classmethod
@@ -142,6 +147,10 @@ class Denoiser:
                 check_texture_blend(share, band, list(config.get("texture_blend_relative") or []))
         except (TypeError, ValueError) as exc:
             raise ckpt.CheckpointError(path, f"bad texture blend setting ({exc})") from exc
+        try:
+            check_self_ensemble(config.get("self_ensemble", 1))
+        except ValueError as exc:
+            raise ckpt.CheckpointError(path, f"bad self-ensemble setting ({exc})") from exc
         return cls(
             net,
             name=card.get("name") or config.get("name", path.stem),
@@ -218,11 +227,8 @@ class Denoiser:
             slices = slices.copy()
         src = torch.from_numpy(slices).to(self.device)[:, None]
         x = hu_to_unit(src, lo, hi)
-        if slices.shape[-2] * slices.shape[-1] > self.max_tile_pixels:
-            y = torch.cat([self._tiled(x[i : i + 1]) for i in range(len(x))])
-        else:
-            y = self._forward(x)
-        out = unit_to_hu(y.float(), lo, hi)
+        y = self._ensemble(x)
+        out = unit_to_hu(y, lo, hi)
         if self.texture_share > 0:
             out = self._put_back_texture(src, out)
         return self._keep_input_rules(src, out, value_range)[:, 0]
@@ -262,6 +268,22 @@ class Denoiser:
             return torch.autocast("mps", dtype=torch.float16)
         return nullcontext()
 
+    def _ensemble(self, x: torch.Tensor) -> torch.Tensor:
+        """Network output for a batch in unit space, float32: the mean over the first
+        ``ensemble`` orientations of :data:`ORIENTATIONS`, each undone. Each orientation
+        is denoised whole (tiled where large), so tiles keep their grid in every one."""
+        total = None
+        for flip, transpose in ORIENTATIONS[: self.ensemble]:
+            y = _orient(self._network(_orient(x, flip, transpose)), flip, transpose, undo=True)
+            total = y if total is None else total.add_(y)
+        return total / self.ensemble if self.ensemble > 1 else total
+
+    def _network(self, x: torch.Tensor) -> torch.Tensor:
+        """One pass of the network over a batch, slice by slice in tiles where large."""
+        if x.shape[-2] * x.shape[-1] > self.max_tile_pixels:
+            return torch.cat([self._tiled(x[i : i + 1]) for i in range(len(x))])
+        return self._forward(x)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Network output in unit space, float32, contiguous, on the device."""
         if self.channels_last:
@@ -299,6 +321,30 @@ class Denoiser:
         lo, hi = self.hu_window
         out = torch.where((src < lo) | (src > hi), src, out)
         return out.clamp_(*value_range)
+
+
+# The eight flips and transposes of a slice, as (dims flipped, transposed first). Ordered
+# so that each ensemble size is a group: 2 = left-right mirror, 4 = the mirrors and the
+# half turn, 8 = all; the mean of a group's outputs turns with the slice.
+ORIENTATIONS: tuple[tuple[tuple[int, ...], bool], ...] = (
+    ((), False),
+    ((-1,), False),
+    ((-2,), False),
+    ((-2, -1), False),
+    ((), True),
+    ((-1,), True),
+    ((-2,), True),
+    ((-2, -1), True),
+)
+
+
+def _orient(x: torch.Tensor, flip: tuple[int, ...], transpose: bool, undo: bool = False):
+    """``x`` (..., H, W) transposed, then flipped along ``flip``; ``undo``: the inverse."""
+    if undo:
+        x = x.flip(flip) if flip else x
+        return x.transpose(-2, -1) if transpose else x
+    x = x.transpose(-2, -1) if transpose else x
+    return x.flip(flip) if flip else x
 
 
 def noise_peak(spectrum: torch.Tensor, radius: torch.Tensor, bins: int = 64) -> torch.Tensor:

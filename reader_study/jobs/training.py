@@ -111,6 +111,7 @@ SHIPPED_RECIPE_KEYS = (
     "texture_blend_share",
     "texture_blend_band",
     "texture_blend_relative",
+    "self_ensemble",
 )
 
 

@@ -51,10 +51,14 @@ def test_deterministic(model: Denoiser) -> None:
     )
 
 
-def test_tiling_matches_untiled(model: Denoiser, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("ensemble", [1, 4])
+def test_tiling_matches_untiled(
+    model: Denoiser, monkeypatch: pytest.MonkeyPatch, ensemble: int
+) -> None:
     import denoiser.inference as inf
 
     vol = volume((1, 150, 170), seed=2)
+    monkeypatch.setattr(model, "ensemble", ensemble)
     whole = model.denoise(vol)
     monkeypatch.setattr(inf, "TILE", 128)
     monkeypatch.setattr(inf, "TILE_MARGIN", 32)
@@ -222,6 +226,70 @@ def test_the_relative_band_follows_the_kernels_grain() -> None:
 
     smooth, sharp = grain_frequency("hann"), grain_frequency("ramp")
     assert smooth < 0.25 and sharp > 0.3 and sharp > 1.5 * smooth
+
+
+def _turns() -> dict[str, tuple]:
+    """Orientations of a 2-D image, each with its inverse."""
+    return {
+        "mirror": (lambda a: a[:, ::-1], lambda a: a[:, ::-1]),
+        "upside down": (lambda a: a[::-1], lambda a: a[::-1]),
+        "half turn": (lambda a: a[::-1, ::-1], lambda a: a[::-1, ::-1]),
+        "transpose": (lambda a: a.T, lambda a: a.T),
+        "quarter turn": (np.rot90, lambda a: np.rot90(a, -1)),
+    }
+
+
+@pytest.mark.parametrize(
+    "ensemble, follows",
+    [
+        (2, ["mirror"]),
+        (4, ["mirror", "upside down", "half turn"]),
+        (8, ["mirror", "upside down", "half turn", "transpose", "quarter turn"]),
+    ],
+)
+def test_self_ensemble_output_turns_with_the_slice(model, ensemble, follows) -> None:
+    """The mean over a group of orientations, each undone, turns with its input: the
+    plain network does not (a wrong undo, or an average of un-undone outputs, would not)."""
+    image = volume((37, 53), seed=4)
+    plain = Denoiser(model.net, device="cpu")
+    averaged = Denoiser(model.net, device="cpu", config={"self_ensemble": ensemble})
+    out = averaged.denoise(image)
+    assert np.abs(out - plain.denoise(image)).max() > 0.1  # the ensemble is applied
+    for name, (turn, back) in _turns().items():
+        turned = np.ascontiguousarray(turn(image))
+        plain_gap = np.abs(back(plain.denoise(turned)) - plain.denoise(image)).max()
+        gap = np.abs(back(averaged.denoise(turned)) - out).max()
+        assert plain_gap > 0.1, name  # the tiny network itself is not symmetric
+        if name in follows:
+            assert gap < 1e-3, (name, gap)
+        else:
+            assert gap > 0.01, (name, gap)
+
+
+def test_self_ensemble_of_two_is_the_mean_of_the_slice_and_its_mirror(model) -> None:
+    image = volume((24, 40), seed=6)
+    plain = Denoiser(model.net, device="cpu")
+    pair = Denoiser(model.net, device="cpu", config={"self_ensemble": 2})
+    x = torch.from_numpy(image)[None, None] / 1000.0
+    expected = (plain._ensemble(x) + plain._ensemble(x.flip(-1)).flip(-1)) / 2
+    assert torch.allclose(pair._ensemble(x), expected, atol=1e-6)
+
+
+def test_a_self_ensemble_size_not_offered_is_refused(model, tmp_path) -> None:
+    from denoiser import checkpoint as ckpt
+    from denoiser.config import TrainConfig
+
+    for bad in (3, 0, 16, True, "2"):
+        with pytest.raises(ValueError, match="self_ensemble must be one of 1, 2, 4, 8"):
+            Denoiser(model.net, device="cpu", config={"self_ensemble": bad})
+    with pytest.raises(ValueError, match="self_ensemble"):
+        TrainConfig(self_ensemble=3)
+    payload = ckpt.make_payload(
+        "generator", TINY_G.to_dict(), model.net.state_dict(), config={"self_ensemble": 6}
+    )
+    path = ckpt.save_checkpoint(payload, tmp_path / "bad-ensemble.pt")
+    with pytest.raises(ckpt.CheckpointError, match="bad self-ensemble setting"):
+        Denoiser.load(path, device="cpu")
 
 
 def test_a_texture_blend_out_of_range_is_refused(model: Denoiser) -> None:
