@@ -275,7 +275,7 @@ class Denoiser:
         total = None
         for flip, transpose in ORIENTATIONS[: self.ensemble]:
             y = _orient(self._network(_orient(x, flip, transpose)), flip, transpose, undo=True)
-            total = y if total is None else total.add_(y)
+            total = y if total is None else total + y
         return total / self.ensemble if self.ensemble > 1 else total
 
     def _network(self, x: torch.Tensor) -> torch.Tensor:
