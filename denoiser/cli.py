@@ -308,6 +308,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     src = Path(args.checkpoint)
     payload = ckpt.load_checkpoint_file(src, expected_kind="generator")
     arch, state_dict = ckpt.generator_weights(src, payload)
+    if args.average:
+        state_dict = _averaged(src, arch, state_dict, Path(args.average), args.average_weight)
     card = dict(payload.get("model_card") or {})
     if args.card:
         card.update(json.loads(Path(args.card).read_text()))
@@ -330,6 +332,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     ckpt.save_checkpoint(out, args.out)
     print(f"exported {src} -> {args.out} ({Path(args.out).stat().st_size / 1e6:.2f} MB)")
     return 0
+
+
+def _averaged(src: Path, arch: dict, weights: dict, other: Path, share: float) -> dict:
+    """``weights`` averaged with ``other``'s: (1 - share) x these + share x those. Two
+    fine-tunings of one network often average into a model better than either (each one's
+    own drift partly cancels); the architectures must be the same."""
+    from denoiser import checkpoint as ckpt
+
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"--average-weight must be between 0 and 1, not {share}")
+    other_arch, theirs = ckpt.generator_weights(
+        other, ckpt.load_checkpoint_file(other, expected_kind="generator")
+    )
+    if dict(other_arch) != dict(arch):
+        raise ckpt.CheckpointError(other, f"another architecture than {src}'s; cannot average")
+    if set(theirs) != set(weights) or any(theirs[k].shape != weights[k].shape for k in weights):
+        raise ckpt.CheckpointError(other, f"its weights do not match {src}'s; cannot average")
+    return {
+        k: ((1.0 - share) * weights[k].float() + share * theirs[k].float()).to(weights[k].dtype)
+        if weights[k].is_floating_point()
+        else weights[k]
+        for k in weights
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,6 +500,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="set a config value in the exported file (TOML value), e.g. texture_blend_share=0.3",
+    )
+    p.add_argument(
+        "--average",
+        default=None,
+        metavar="CHECKPOINT",
+        help="average the weights with this checkpoint's (same architecture)",
+    )
+    p.add_argument(
+        "--average-weight",
+        type=float,
+        default=0.5,
+        help="share of --average's weights in the result (default 0.5)",
     )
     p.set_defaults(func=cmd_export)
     return ap

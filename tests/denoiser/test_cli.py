@@ -76,6 +76,41 @@ def test_info_and_export(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
     assert out.stat().st_size < tiny_checkpoint.stat().st_size
 
 
+def test_export_averages_two_checkpoints_of_one_architecture(
+    tmp_path: Path, tiny_checkpoint: Path, capsys
+) -> None:
+    torch.manual_seed(2)
+    other_net = build_generator(TINY_G)
+    other = ckpt.save_checkpoint(
+        ckpt.make_payload("generator", TINY_G.to_dict(), other_net.state_dict()),
+        tmp_path / "other.pt",
+    )
+    out = tmp_path / "mix.pt"
+    args = ["export", str(tiny_checkpoint), str(out), "--average", str(other)]
+    assert main([*args, "--average-weight", "0.25"]) == 0
+    weights = {}
+    for path in (tiny_checkpoint, other, out):
+        _, weights[path] = ckpt.generator_weights(path, ckpt.load_checkpoint_file(path))
+    for key, mixed in weights[out].items():
+        expected = 0.75 * weights[tiny_checkpoint][key] + 0.25 * weights[other][key]
+        assert torch.allclose(mixed, expected, atol=1e-6), key
+    # Another architecture, or a weight outside (0, 1): the reason, not a traceback.
+    wide = build_generator({**TINY_G.to_dict(), "base_width": TINY_G.base_width * 2})
+    wide_path = ckpt.save_checkpoint(
+        ckpt.make_payload(
+            "generator",
+            {**TINY_G.to_dict(), "base_width": TINY_G.base_width * 2},
+            wide.state_dict(),
+        ),
+        tmp_path / "wide.pt",
+    )
+    capsys.readouterr()
+    assert main(["export", str(tiny_checkpoint), str(out), "--average", str(wide_path)]) == 2
+    assert "wide.pt: another architecture than" in capsys.readouterr().err
+    assert main([*args, "--average-weight", "1.5"]) == 2
+    assert "--average-weight must be between 0 and 1" in capsys.readouterr().err
+
+
 def test_config_overrides_keep_types(tmp_path: Path) -> None:
     from denoiser.cli import _config, build_parser
 
