@@ -126,7 +126,11 @@ def cmd_denoise(args: argparse.Namespace) -> int:
             raise DicomReadError(f"{target}: a file, not a folder; choose another")
         target.mkdir(parents=True, exist_ok=True)
     model = Denoiser.load(
-        args.checkpoint, device=args.device, batch_size=args.batch_size, threads=args.threads
+        args.checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        self_ensemble=args.self_ensemble,
     )
     for group, target in zip(chosen, targets, strict=True):
         _denoise_one(model, group, target, quiet=args.quiet)
@@ -422,6 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument(
+        "--self-ensemble",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=None,
+        help="average over this many mirrored/turned copies of each slice (default: the "
+        "model's own; 1 is fastest)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_denoise)
 

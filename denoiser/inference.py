@@ -119,12 +119,15 @@ class Denoiser:
         channels_last: bool = True,
         amp: bool = True,
         texture_blend: bool = True,
+        self_ensemble: int | None = None,
     ) -> Denoiser:
         """Load and verify a checkpoint (None: the shipped default); raises CheckpointError.
 
         ``texture_blend=False`` leaves out the model's texture blend (the network's output
-        alone). ``threads`` sets torch's CPU thread count for the whole process (None: leave it).
-        On a busy shared CPU, fewer threads than cores avoids OpenMP spin-wait stalls.
+        alone). ``self_ensemble`` (1, 2, 4 or 8) replaces the model's own: 1 is the fastest,
+        8 the most accurate (a GPU can afford it). ``threads`` sets torch's CPU thread count
+        for the whole process (None: leave it). On a busy shared CPU, fewer threads than
+        cores avoids OpenMP spin-wait stalls.
         """
         if threads:
             torch.set_num_threads(threads)
@@ -139,6 +142,9 @@ class Denoiser:
         config = dict(payload.get("config") or {})
         if not texture_blend:
             config["texture_blend_share"] = 0.0
+        if self_ensemble is not None:
+            check_self_ensemble(self_ensemble)  # the caller's value: a ValueError, not the file's
+            config["self_ensemble"] = self_ensemble
         card = payload.get("model_card") or {}
         try:  # the file's settings, checked here so a bad one is the file's error
             share = float(config.get("texture_blend_share", 0.0) or 0.0)

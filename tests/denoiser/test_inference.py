@@ -292,6 +292,10 @@ def test_a_self_ensemble_size_not_offered_is_refused(model, tmp_path) -> None:
     path = ckpt.save_checkpoint(payload, tmp_path / "bad-ensemble.pt")
     with pytest.raises(ckpt.CheckpointError, match="bad self-ensemble setting"):
         Denoiser.load(path, device="cpu")
+    # The caller may replace the file's choice (checked as the caller's own value).
+    assert Denoiser.load(path, device="cpu", self_ensemble=8).ensemble == 8
+    with pytest.raises(ValueError, match="self_ensemble must be one of"):
+        Denoiser.load(path, device="cpu", self_ensemble=5)
 
 
 def test_a_texture_blend_out_of_range_is_refused(model: Denoiser) -> None:
