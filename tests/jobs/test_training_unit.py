@@ -67,6 +67,7 @@ def test_the_shipped_recipe_with_its_warm_start_is_the_default(job, tmp_path):
     assert (cfg.lambda_synthetic, cfg.lambda_adv, cfg.ema_decay) == (60.0, 0.3, 0.999)
     assert (cfg.lambda_cycle, cfg.cycle_lowpass_sigma, cfg.texture_blend_share) == (1.0, 2.0, 0.5)
     assert cfg.texture_blend_relative == [0.7, 1.4]  # the blend follows each slice's noise
+    assert cfg.self_ensemble == 2  # the model it registers averages a slice and its mirror
     # The coarse-loss phase keeps its share of the shipped warm start (4500 of 6000), and the
     # synthetic noise takes every kernel's spectrum, as the shipped recipe's does.
     assert cfg.warm_coarse_iters == round(3000 * 4500 / 6000) and cfg.warm_coarse_weights[2] == 64
