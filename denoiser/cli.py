@@ -312,9 +312,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     src = Path(args.checkpoint)
     payload = ckpt.load_checkpoint_file(src, expected_kind="generator")
     arch, state_dict = ckpt.generator_weights(src, payload)
-    if args.average:
-        state_dict = _averaged(src, arch, state_dict, Path(args.average), args.average_weight)
     card = dict(payload.get("model_card") or {})
+    metrics = payload.get("metrics")
+    if args.average:
+        share = 0.5 if args.average_weight is None else args.average_weight
+        state_dict = _averaged(src, arch, state_dict, Path(args.average), share)
+        # The files' validation metrics belong to neither; the card says what it is made of.
+        metrics = None
+        card["averaged_from"] = {str(src): 1.0 - share, args.average: share}
+    elif args.average_weight is not None:
+        raise ValueError("--average-weight needs --average (the checkpoint to average with)")
     if args.card:
         card.update(json.loads(Path(args.card).read_text()))
     config = dict(payload.get("config") or {})
@@ -324,18 +331,31 @@ def cmd_export(args: argparse.Namespace) -> int:
             config[key.strip()] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             config[key.strip()] = value
+    _check_inference_settings(config)
     out = ckpt.make_payload(
         "generator",
         arch,
         state_dict,
         config=config,
-        metrics=payload.get("metrics"),
+        metrics=metrics,
         model_card=card,
         half=args.half,
     )
     ckpt.save_checkpoint(out, args.out)
     print(f"exported {src} -> {args.out} ({Path(args.out).stat().st_size / 1e6:.2f} MB)")
     return 0
+
+
+def _check_inference_settings(config: dict) -> None:
+    """ValueError for a texture blend or self-ensemble that Denoiser.load would refuse, so no
+    file is written that cannot be loaded."""
+    from denoiser.config import TEXTURE_BAND, check_self_ensemble, check_texture_blend
+
+    check_self_ensemble(config.get("self_ensemble", 1))
+    share = config.get("texture_blend_share", 0.0) or 0.0
+    if share:
+        band = list(config.get("texture_blend_band") or TEXTURE_BAND)
+        check_texture_blend(float(share), band, list(config.get("texture_blend_relative") or []))
 
 
 def _averaged(src: Path, arch: dict, weights: dict, other: Path, share: float) -> dict:
@@ -522,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--average-weight",
         type=float,
-        default=0.5,
+        default=None,
         help="share of --average's weights in the result (default 0.5)",
     )
     p.set_defaults(func=cmd_export)

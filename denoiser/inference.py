@@ -124,10 +124,10 @@ class Denoiser:
         """Load and verify a checkpoint (None: the shipped default); raises CheckpointError.
 
         ``texture_blend=False`` leaves out the model's texture blend (the network's output
-        alone). ``self_ensemble`` (1, 2, 4 or 8) replaces the model's own: 1 is the fastest,
-        8 the most accurate (a GPU can afford it). ``threads`` sets torch's CPU thread count
-        for the whole process (None: leave it). On a busy shared CPU, fewer threads than
-        cores avoids OpenMP spin-wait stalls.
+        alone). ``self_ensemble`` (1, 2, 4 or 8) replaces the model's own; each step up
+        doubles the network's time. ``threads`` sets torch's CPU thread count for the whole
+        process (None: leave it). On a busy shared CPU, fewer threads than cores avoids
+        OpenMP spin-wait stalls.
         """
         if threads:
             torch.set_num_threads(threads)
@@ -276,8 +276,9 @@ class Denoiser:
 
     def _ensemble(self, x: torch.Tensor) -> torch.Tensor:
         """Network output for a batch in unit space, float32: the mean over the first
-        ``ensemble`` orientations of :data:`ORIENTATIONS`, each undone. Each orientation
-        is denoised whole (tiled where large), so tiles keep their grid in every one."""
+        ``ensemble`` orientations of :data:`ORIENTATIONS`, each undone. The whole slice is
+        turned before it is tiled (where large), so each orientation's tiles start on the
+        network's grid, as without the ensemble."""
         total = None
         for flip, transpose in ORIENTATIONS[: self.ensemble]:
             y = _orient(self._network(_orient(x, flip, transpose)), flip, transpose, undo=True)

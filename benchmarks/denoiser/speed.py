@@ -59,17 +59,19 @@ def test_volume(n: int, size: int = 512) -> np.ndarray:
     return np.repeat(ld[None], n, axis=0)
 
 
-def time_denoiser(checkpoint: str | None, vol: np.ndarray, batch: int) -> dict:
+def time_denoiser(
+    checkpoint: str | None, vol: np.ndarray, batch: int, ensemble: int | None = None
+) -> dict:
     from denoiser import Denoiser
 
-    d = Denoiser.load(checkpoint, device="cpu", batch_size=batch)
+    d = Denoiser.load(checkpoint, device="cpu", batch_size=batch, self_ensemble=ensemble)
     d.denoise(vol[:batch])  # warm-up: oneDNN picks kernels on first call
     rss0 = peak_rss_mib()
     start = time.perf_counter()
     d.denoise(vol)
     seconds = time.perf_counter() - start
     return {
-        "what": f"Denoiser {d.name} {d.version}",
+        "what": f"Denoiser {d.name} {d.version}, self-ensemble {d.ensemble}",
         "slices_per_s": len(vol) / seconds,
         "s_per_slice": seconds / len(vol),
         "peak_rss_mib": peak_rss_mib(),
@@ -109,6 +111,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None, help="default: the shipped model")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument(
+        "--self-ensemble", type=int, default=None, help="1, 2, 4 or 8 (default: the model's)"
+    )
     ap.add_argument("--slices", type=int, default=16)
     ap.add_argument("--bm3d-slices", type=int, default=1)
     ap.add_argument("--variants", action="store_true", help="also time design variants")
@@ -122,7 +127,7 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     vol = test_volume(args.slices)
-    rows = [time_denoiser(args.checkpoint, vol, args.batch)]
+    rows = [time_denoiser(args.checkpoint, vol, args.batch, args.self_ensemble)]
     if args.bm3d_slices:
         rows.append(time_bm3d(vol, args.bm3d_slices))
     if args.variants:

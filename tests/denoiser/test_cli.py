@@ -94,6 +94,13 @@ def test_export_averages_two_checkpoints_of_one_architecture(
     for key, mixed in weights[out].items():
         expected = 0.75 * weights[tiny_checkpoint][key] + 0.25 * weights[other][key]
         assert torch.allclose(mixed, expected, atol=1e-6), key
+    # Neither file's validation metrics describe the mean; the card names what it is.
+    mixed_payload = ckpt.load_checkpoint_file(out)
+    assert not mixed_payload.get("metrics")
+    assert mixed_payload["model_card"]["averaged_from"] == {
+        str(tiny_checkpoint): 0.75,
+        str(other): 0.25,
+    }
     # Another architecture, or a weight outside (0, 1): the reason, not a traceback.
     wide = build_generator({**TINY_G.to_dict(), "base_width": TINY_G.base_width * 2})
     wide_path = ckpt.save_checkpoint(
@@ -109,6 +116,42 @@ def test_export_averages_two_checkpoints_of_one_architecture(
     assert "wide.pt: another architecture than" in capsys.readouterr().err
     assert main([*args, "--average-weight", "1.5"]) == 2
     assert "--average-weight must be between 0 and 1" in capsys.readouterr().err
+    state = other_net.state_dict()
+    state.pop(next(iter(state)))
+    fewer = ckpt.save_checkpoint(
+        ckpt.make_payload("generator", TINY_G.to_dict(), state), tmp_path / "fewer.pt"
+    )
+    assert main(["export", str(tiny_checkpoint), str(out), "--average", str(fewer)]) == 2
+    assert "fewer.pt: its weights do not match" in capsys.readouterr().err
+    assert main(["export", str(tiny_checkpoint), str(out), "--average-weight", "0.3"]) == 2
+    assert "--average-weight needs --average" in capsys.readouterr().err
+
+
+def test_export_refuses_settings_the_model_could_not_load_with(
+    tmp_path: Path, tiny_checkpoint: Path, capsys
+) -> None:
+    out = tmp_path / "bad.pt"
+    for setting, reason in (
+        ("self_ensemble=3", "self_ensemble must be one of"),
+        ("texture_blend_share=1.5", "texture_blend_share must be 0 to 1"),
+    ):
+        assert main(["export", str(tiny_checkpoint), str(out), "--set", setting]) == 2
+        assert reason in capsys.readouterr().err
+        assert not out.exists()
+
+
+def test_denoise_takes_a_self_ensemble_size(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    volume = np.random.default_rng(3).normal(40, 30, (2, 32, 40)).astype(np.float32)
+    write_series(volume, tmp_path / "in", seed=4)
+    outputs = {}
+    for n in ("1", "8"):
+        target = tmp_path / f"out{n}"
+        common = ["--checkpoint", str(tiny_checkpoint), "--quiet", "--self-ensemble", n]
+        assert main(["denoise", str(tmp_path / "in"), str(target), *common]) == 0
+        outputs[n], _ = read_series(target)
+    assert np.abs(outputs["8"] - outputs["1"]).max() > 0.5  # the ensemble was applied
+    with pytest.raises(SystemExit):  # argparse refuses a size not offered
+        main(["denoise", str(tmp_path / "in"), str(tmp_path / "x"), "--self-ensemble", "3"])
 
 
 def test_config_overrides_keep_types(tmp_path: Path) -> None:

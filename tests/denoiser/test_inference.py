@@ -51,7 +51,7 @@ def test_deterministic(model: Denoiser) -> None:
     )
 
 
-@pytest.mark.parametrize("ensemble", [1, 4])
+@pytest.mark.parametrize("ensemble", [1, 4, 8])
 def test_tiling_matches_untiled(
     model: Denoiser, monkeypatch: pytest.MonkeyPatch, ensemble: int
 ) -> None:
