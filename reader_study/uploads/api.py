@@ -72,7 +72,7 @@ def _problem(status_code: int, message: str, **extra) -> Response:
     return Response({"detail": message, **extra}, status=status_code)
 
 
-def _storage_full(exc: OSError, what: str) -> Response:
+def _storage_full_or_raise(exc: OSError, what: str) -> Response:
     """The 507 for a write that found the media disk full; any other OSError is the
     server's own fault and goes on up (a 500)."""
     if not is_disk_full(exc):
@@ -309,7 +309,7 @@ def put_chunk(request: Request, public_id: uuid.UUID, file_id: int, index: int) 
     try:
         verdict = arrived.receive(upload_file, request.user, index, data)
     except OSError as exc:
-        return _storage_full(exc, f"{upload_file.name}, chunk {index}")
+        return _storage_full_or_raise(exc, f"{upload_file.name}, chunk {index}")
     return Response(
         {"file": upload_file.pk, "chunk": index, "stored": True, "check": arrived.public(verdict)}
     )
@@ -359,7 +359,7 @@ def put_batch(request: Request, public_id: uuid.UUID) -> Response:
             [(f, 0, data) for f, data in zip(files, parts, strict=True)], request.user
         )
     except OSError as exc:
-        return _storage_full(exc, ", ".join(f.name for f in files))
+        return _storage_full_or_raise(exc, ", ".join(f.name for f in files))
     received = [
         {"file": f.pk, "chunk": 0, "stored": True, "check": arrived.public(verdict)}
         for f, verdict in zip(files, verdicts, strict=True)
@@ -427,7 +427,9 @@ def ingest_session(request: Request, public_id: uuid.UUID) -> Response:
                 strict=strict,
             )
         except OSError as exc:
-            return _storage_full(exc, f"the case {session.label!r} (the received files are kept)")
+            return _storage_full_or_raise(
+                exc, f"the case {session.label!r} (the received files are kept)"
+            )
         except IngestError as exc:
             _forget_refused_archives(files, sources)
             session.report = exc.report.as_dict()

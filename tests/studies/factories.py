@@ -5,6 +5,7 @@ from __future__ import annotations
 from reader_study.jobs.launch import request_denoise, run_here
 from reader_study.models import DenoiserModel, ReaderStudy
 from reader_study.studies import lifecycle, setup
+from reader_study.studies.criteria import DEFAULT_CRITERIA
 from tests.conftest import make_user
 from tests.jobs.factories import ingest_case, register_tiny
 
@@ -36,8 +37,8 @@ def readers(count: int, prefix: str = "reader"):
     return [make_user(f"{prefix}{n}", "reader") for n in range(count)]
 
 
-# The keys of a study's default criteria (reader_study/studies/criteria.py).
-CRITERIA = ("noise", "sharpness", "confidence")
+# The keys of the questions a study asks unless its owner changes them.
+CRITERIA = tuple(c["key"] for c in DEFAULT_CRITERIA)
 
 
 def all_scores(value: int = 4) -> list[dict]:

@@ -92,7 +92,8 @@ def serve(env: dict, out: Path | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     access_log = str(out / "access.log") if out else os.devnull
     server_env = dict(env, LDCT_BIND=f"127.0.0.1:{port}", LDCT_ACCESS_LOG=access_log)
-    with open(out / "gunicorn.log", "w") if out else open(os.devnull, "w") as log:
+    log_path = out / "gunicorn.log" if out else os.devnull
+    with open(log_path, "w") as log:
         process = subprocess.Popen(
             [PY, "-m", "gunicorn", "-c", "ldct_web/gunicorn_conf.py", "ldct_web.wsgi:application"],
             cwd=ROOT,
