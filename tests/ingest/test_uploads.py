@@ -290,3 +290,31 @@ def test_a_chunk_cut_short_in_storage_counts_as_missing(api, tmp_path):
     upload_file = UploadFile.objects.get()
     default_storage.save(chunk_name(upload_file, 0), ContentFile(b"half a chunk"))
     assert uc.announce(api, session, files).json()["files"][0]["received"] == []
+
+
+def test_a_chunk_removed_while_the_status_is_read_is_not_an_error(api, tmp_path, monkeypatch):
+    """A last chunk's arrival examines the whole file and removes its chunks; a status read
+    that listed them a moment before must not fail."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from reader_study.models import UploadFile
+    from reader_study.uploads import chunks
+
+    files = series_files(tmp_path, slices=1)
+    session = uc.start(api, "race")
+    uc.announce(api, session, files)
+    upload_file = UploadFile.objects.get()
+    whole = files[0][1][: chunks.expected_length(upload_file, 0)]
+    default_storage.save(chunks.chunk_name(upload_file, 0), ContentFile(whole))
+    listed = chunks._stored_names
+
+    def listed_then_removed(f):
+        names = listed(f)
+        default_storage.delete(chunks.chunk_name(f, 0))  # the arrival wins the race here
+        return names
+
+    monkeypatch.setattr(chunks, "_stored_names", listed_then_removed)
+    response = uc.announce(api, session, files)
+    assert response.status_code == 200, response.content
+    assert response.json()["files"][0]["received"] == []
