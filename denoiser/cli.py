@@ -308,6 +308,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Turn a training checkpoint into a small generator file (what gets shipped)."""
     from denoiser import checkpoint as ckpt
+    from denoiser.config import check_self_ensemble, check_texture_config
 
     src = Path(args.checkpoint)
     payload = ckpt.load_checkpoint_file(src, expected_kind="generator")
@@ -331,7 +332,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             config[key.strip()] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             config[key.strip()] = value
-    _check_inference_settings(config)
+    # Settings Denoiser.load would refuse: no file is written that cannot be loaded.
+    check_self_ensemble(config.get("self_ensemble", 1))
+    check_texture_config(config)
     out = ckpt.make_payload(
         "generator",
         arch,
@@ -344,18 +347,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     ckpt.save_checkpoint(out, args.out)
     print(f"exported {src} -> {args.out} ({Path(args.out).stat().st_size / 1e6:.2f} MB)")
     return 0
-
-
-def _check_inference_settings(config: dict) -> None:
-    """ValueError for a texture blend or self-ensemble that Denoiser.load would refuse, so no
-    file is written that cannot be loaded."""
-    from denoiser.config import TEXTURE_BAND, check_self_ensemble, check_texture_blend
-
-    check_self_ensemble(config.get("self_ensemble", 1))
-    share = config.get("texture_blend_share", 0.0) or 0.0
-    if share:
-        band = list(config.get("texture_blend_band") or TEXTURE_BAND)
-        check_texture_blend(float(share), band, list(config.get("texture_blend_relative") or []))
 
 
 def _averaged(src: Path, arch: dict, weights: dict, other: Path, share: float) -> dict:

@@ -344,6 +344,18 @@ def check_texture_blend(share: float, band: list[float], relative: list[float] =
         )
 
 
+def check_texture_config(config: dict) -> None:
+    """:func:`check_texture_blend` on a model's stored settings (a share of 0 needs no band);
+    ValueError for values of the wrong kind too."""
+    try:
+        share = float(config.get("texture_blend_share", 0.0) or 0.0)
+        if share:
+            band = list(config.get("texture_blend_band") or TEXTURE_BAND)
+            check_texture_blend(share, band, list(config.get("texture_blend_relative") or []))
+    except TypeError as exc:
+        raise ValueError(f"texture blend settings of the wrong kind ({exc})") from exc
+
+
 SELF_ENSEMBLES = (1, 2, 4, 8)
 
 

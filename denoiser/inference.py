@@ -27,7 +27,12 @@ import torch
 from torch import nn
 
 from denoiser import checkpoint as ckpt
-from denoiser.config import TEXTURE_BAND, check_self_ensemble, check_texture_blend
+from denoiser.config import (
+    TEXTURE_BAND,
+    check_self_ensemble,
+    check_texture_blend,
+    check_texture_config,
+)
 from denoiser.data import hu_to_unit, unit_to_hu
 from denoiser.networks import build_generator
 
@@ -147,11 +152,8 @@ class Denoiser:
             config["self_ensemble"] = self_ensemble
         card = payload.get("model_card") or {}
         try:  # the file's settings, checked here so a bad one is the file's error
-            share = float(config.get("texture_blend_share", 0.0) or 0.0)
-            if share:
-                band = list(config.get("texture_blend_band") or TEXTURE_BAND)
-                check_texture_blend(share, band, list(config.get("texture_blend_relative") or []))
-        except (TypeError, ValueError) as exc:
+            check_texture_config(config)
+        except ValueError as exc:
             raise ckpt.CheckpointError(path, f"bad texture blend setting ({exc})") from exc
         try:
             check_self_ensemble(config.get("self_ensemble", 1))
