@@ -162,10 +162,17 @@ def generator_weights(path: Path, payload: dict[str, Any]) -> tuple[dict, dict]:
     return payload["arch"], state.get("G_ld2nd_ema", state["G_ld2nd"])
 
 
-def load_into(path: Path, module: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
-    """Strict load that names missing, unexpected and mis-shaped keys in the error."""
+def load_into(
+    path: Path,
+    module: torch.nn.Module,
+    state_dict: dict[str, torch.Tensor],
+    new: tuple[str, ...] = (),
+) -> None:
+    """Strict load that names missing, unexpected and mis-shaped keys in the error.
+    Weights under the module prefixes in ``new`` may be missing: they keep their
+    initial values (a part added to a trained network, such as a condition's FiLM)."""
     own = module.state_dict()
-    missing = sorted(set(own) - set(state_dict))
+    missing = sorted(k for k in set(own) - set(state_dict) if not k.startswith(new))
     unexpected = sorted(set(state_dict) - set(own))
     shapes = [
         f"{k} {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}"
@@ -181,7 +188,7 @@ def load_into(path: Path, module: torch.nn.Module, state_dict: dict[str, torch.T
         problems.append(f"shape mismatch {_short(shapes)}")
     if problems:
         raise CheckpointError(path, "weights do not fit the architecture: " + "; ".join(problems))
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()})
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()}, strict=not new)
 
 
 def _short(items: list[str], n: int = 4) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from denoiser import noise_level
 from denoiser.anatomy_data import anatomy_training_data
 from denoiser.config import TrainConfig
 from denoiser.simdata import simulated_training_data
@@ -125,17 +126,40 @@ class PairPatchSampler:
         self.scale = scale
         self.rng = rng
         self.truths.rng = rng
+        self.levels = None
+        if cfg.generator.cond_dim:  # each slice's air noise at each noise factor, up front
+            self.levels = [_air_levels(t, ld, scale, cfg.hu_min) for t, ld in pairs]
+        self.last_conditions: np.ndarray | None = None
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        clean, noise = [], []
+        """(noisy, clean); for a conditioned generator, each patch's whole-slice condition
+        (:mod:`denoiser.noise_level`) is left in ``last_conditions``."""
+        clean, noise, conds = [], [], []
         for _ in range(batch):
             i, top, left, rot, flip = self.truths.place()
             c = self.truths.crop(self.truths.units[i], top, left, rot, flip)
             n = self.truths.crop(self.noise[i], top, left, rot, flip)
+            factor = self.rng.uniform(*self.scale)
             clean.append(c)
-            noise.append(n * self.unit * self.rng.uniform(*self.scale))
+            noise.append(n * self.unit * factor)
+            if self.levels is not None:
+                grid, sds = self.levels[i]
+                sd = float(np.interp(factor, grid, sds))
+                conds.append(noise_level.condition(None if np.isnan(sd) else sd))
+        self.last_conditions = np.array(conds, dtype=np.float32) if conds else None
         clean_t = torch.from_numpy(np.stack(clean)[:, None])
         return clean_t + torch.from_numpy(np.stack(noise)[:, None].astype(np.float32)), clean_t
+
+
+def _air_levels(
+    truth: np.ndarray, ld: np.ndarray, scale: list[float], floor_hu: float, points: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """The air noise (noise_level.air_noise_sd) of truth + f * (ld - truth) on a grid of
+    factors f over ``scale``, interpolated per patch: the measure is not linear in f (strong
+    noise in air is clipped at the floor). NaN-free: no air reads as 0 HU."""
+    grid = np.linspace(scale[0], scale[1], points) if scale[1] > scale[0] else np.array(scale[:1])
+    sds = [noise_level.air_noise_sd(truth + f * (ld - truth), floor_hu) for f in grid]
+    return grid, np.array([np.nan if sd is None else sd for sd in sds])
 
 
 def nd_patches(

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from denoiser import checkpoint as ckpt
+from denoiser import noise_level
 from denoiser.config import (
     TEXTURE_BAND,
     check_self_ensemble,
@@ -235,7 +236,7 @@ class Denoiser:
             slices = slices.copy()
         src = torch.from_numpy(slices).to(self.device)[:, None]
         x = hu_to_unit(src, lo, hi)
-        y = self._ensemble(x)
+        y = self._ensemble(x, self._conditions(slices))
         out = unit_to_hu(y, lo, hi)
         if self.texture_share > 0:
             out = self._put_back_texture(src, out)
@@ -276,32 +277,47 @@ class Denoiser:
             return torch.autocast("mps", dtype=torch.float16)
         return nullcontext()
 
-    def _ensemble(self, x: torch.Tensor) -> torch.Tensor:
+    def _conditions(self, slices: np.ndarray) -> torch.Tensor | None:
+        """Each slice's noise level measured in its air (denoiser.noise_level), for a
+        network that takes it; None for one that does not."""
+        if not getattr(getattr(self.net, "spec", None), "cond_dim", 0):
+            return None
+        cond = noise_level.slice_conditions(slices, self.hu_window[0])
+        return torch.from_numpy(cond).to(self.device)
+
+    def _ensemble(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Network output for a batch in unit space, float32: the mean over the first
         ``ensemble`` orientations of :data:`ORIENTATIONS`, each undone. The whole slice is
         turned before it is tiled (where large), so each orientation's tiles start on the
         network's grid, as without the ensemble."""
         total = None
         for flip, transpose in ORIENTATIONS[: self.ensemble]:
-            y = _orient(self._network(_orient(x, flip, transpose)), flip, transpose, undo=True)
+            y = self._network(_orient(x, flip, transpose), cond)
+            y = _orient(y, flip, transpose, undo=True)
             total = y if total is None else total + y
         return total / self.ensemble if self.ensemble > 1 else total
 
-    def _network(self, x: torch.Tensor) -> torch.Tensor:
-        """One pass of the network over a batch, slice by slice in tiles where large."""
+    def _network(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """One pass of the network over a batch, slice by slice in tiles where large; a
+        slice's condition goes with each of its tiles."""
         if x.shape[-2] * x.shape[-1] > self.max_tile_pixels:
-            return torch.cat([self._tiled(x[i : i + 1]) for i in range(len(x))])
-        return self._forward(x)
+            return torch.cat(
+                [
+                    self._tiled(x[i : i + 1], None if cond is None else cond[i : i + 1])
+                    for i in range(len(x))
+                ]
+            )
+        return self._forward(x, cond)
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Network output in unit space, float32, contiguous, on the device."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self.autocast():
-            y = self.net(x)
+            y = self.net(x) if cond is None else self.net(x, cond)
         return y.float().contiguous()
 
-    def _tiled(self, x: torch.Tensor) -> torch.Tensor:
+    def _tiled(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """One slice as overlapping tiles; each keeps only its interior.
 
         The margin gives every kept pixel the context the network's receptive field uses,
@@ -318,7 +334,7 @@ class Denoiser:
             for left in range(0, w, step):
                 t0, l0 = max(top - margin, 0), max(left - margin, 0)
                 t1, l1 = min(top + step + margin, h), min(left + step + margin, w)
-                y = self._forward(x[..., t0:t1, l0:l1])
+                y = self._forward(x[..., t0:t1, l0:l1], cond)
                 bt, bl = min(top + step, h), min(left + step, w)
                 out[..., top:bt, left:bl] = y[..., top - t0 : bt - t0, left - l0 : bl - l0]
         return out

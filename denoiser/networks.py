@@ -37,6 +37,10 @@ class GeneratorSpec:
     res_blocks: int = 2  # residual blocks in the bottleneck (resnet: total blocks)
     norm: str = "none"
     global_residual: bool = True
+    # Length of a per-slice condition vector (denoiser.noise_level.condition) that scales
+    # and shifts every stage's features (FiLM); 0: none. Zero-initialised, so a network
+    # that gains it starts out exactly as it was.
+    cond_dim: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +169,40 @@ class DecoderStage(nn.Module):
         return self.cbam(out) if self.cbam is not None else out
 
 
+class FiLM(nn.Module):
+    """Per-channel scale and shift for each of several stages from a condition vector
+    (Perez et al. 2018). The last layer starts at zero: scale 1, shift 0, the network
+    unchanged until training moves it."""
+
+    def __init__(self, cond_dim: int, channels: list[int], hidden: int = 64) -> None:
+        super().__init__()
+        self.cond_dim = cond_dim
+        self.channels = channels
+        self.mlp = nn.Sequential(
+            nn.Linear(cond_dim, hidden),
+            nn.LeakyReLU(0.1, inplace=True),
+            nn.Linear(hidden, 2 * sum(channels)),
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(
+        self, cond: torch.Tensor | None, like: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if cond is None:
+            cond = like.new_zeros(like.shape[0], self.cond_dim)
+        if cond.shape != (like.shape[0], self.cond_dim):
+            raise ValueError(
+                f"condition shaped {tuple(cond.shape)}, expected ({like.shape[0]}, {self.cond_dim})"
+            )
+        params = self.mlp(cond.to(like.dtype))[:, :, None, None]
+        out, start = [], 0
+        for c in self.channels:
+            out.append((1.0 + params[:, start : start + c], params[:, start + c : start + 2 * c]))
+            start += 2 * c
+        return out
+
+
 def pad_to_multiple(
     x: torch.Tensor, multiple: int, min_size: int = 0
 ) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -211,19 +249,31 @@ class UNetGenerator(nn.Module):
         # Start as (nearly) the identity map: the noise estimate begins at zero.
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # Modulated: each encoder stage, the bottleneck, each decoder stage.
+        self.film = (
+            FiLM(spec.cond_dim, widths + [widths[-1]] + widths[-2::-1]) if spec.cond_dim else None
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``cond``: (batch, cond_dim) for a conditioned network; None: all zeros, which
+        :func:`denoiser.noise_level.condition` gives where the level is unknown."""
         # At least a 2x2 bottleneck: instance/group norms are undefined on one pixel.
         xp, (h, w) = pad_to_multiple(x, self.multiple, 2 * self.multiple)
+        mods = iter(self.film(cond, x) if self.film is not None else ())
+
+        def mod(y: torch.Tensor) -> torch.Tensor:
+            scale_shift = next(mods, None)
+            return y if scale_shift is None else y * scale_shift[0] + scale_shift[1]
+
         feats = []
-        y = self.enc[0](self.stem(xp))
+        y = mod(self.enc[0](self.stem(xp)))
         feats.append(y)
         for down, enc in zip(self.down, self.enc[1:], strict=True):
-            y = enc(down(y))
+            y = mod(enc(down(y)))
             feats.append(y)
-        y = self.bottleneck(y)
+        y = mod(self.bottleneck(y))
         for dec, skip in zip(self.dec, reversed(feats[:-1]), strict=True):
-            y = dec(y, skip)
+            y = mod(dec(y, skip))
         out = self.unstem(self.head(y))
         if self.spec.global_residual:
             out = xp - out
@@ -276,6 +326,8 @@ def build_generator(spec: GeneratorSpec | dict[str, Any]) -> nn.Module:
     if spec.kind == "plain_unet":
         return UNetGenerator(GeneratorSpec(**{**spec.to_dict(), "fusion": "concat"}))
     if spec.kind == "resnet":
+        if spec.cond_dim:
+            raise ValueError("cond_dim: only the U-Net generators take a condition")
         return ResnetGenerator(spec)
     raise ValueError(f"unknown generator kind {spec.kind!r}")
 

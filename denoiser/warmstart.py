@@ -148,7 +148,8 @@ def pretrain_generator(
         _arch, state = ckpt.generator_weights(
             Path(cfg.warm_init_path), ckpt.load_checkpoint_file(cfg.warm_init_path)
         )
-        ckpt.load_into(Path(cfg.warm_init_path), net, state)
+        # A condition (cond_dim) added to a trained network starts at zero: unchanged.
+        ckpt.load_into(Path(cfg.warm_init_path), net, state, new=("film.",))
     net = net.to(device)
     run = _Run(cfg, net, _adam(cfg, net), sampler, gen)
     if resume:
@@ -172,10 +173,10 @@ def pretrain_generator(
         )
         for group in run.opt.param_groups:
             group["lr"] = lr
-        noisy, clean = warm_batch(cfg, sampler, gen)
+        noisy, clean, cond = warm_batch(cfg, sampler, gen)
         noisy, clean = noisy.to(device), clean.to(device)
         # Mean squared error: its optimum is the conditional mean (see the module docstring).
-        out = net(noisy)
+        out = net(noisy) if cond is None else net(noisy, cond.to(device))
         pixel = F.mse_loss(out, clean)
         loss = pixel
         if cfg.warm_windows_hu:
@@ -209,19 +210,38 @@ def pretrain_generator(
 
 
 def warm_batch(cfg: TrainConfig, sampler, gen: torch.Generator | None = None):
-    """(noisy, clean) patches of the warm start's task, on the CPU: ND plus synthetic noise
-    against ND, or a phantom's truth plus its own scan noise against the truth."""
+    """(noisy, clean, condition) patches of the warm start's task, on the CPU: ND plus
+    synthetic noise against ND, or a phantom's truth plus its own scan noise against the
+    truth. The condition is None unless the generator takes one (``cond_dim``)."""
     if cfg.warm_target == "truth":
         noisy, clean = sampler.sample(cfg.batch_size)
+        cond = _conditions(cfg, sampler, gen)
         k = round(cfg.warm_synthetic_share * cfg.batch_size)
         if k:  # part of the batch with stationary noise of a kernel's spectrum instead
             noisy[:k] = add_synthetic_noise(clean[:k], cfg, gen)
+            if cond is not None:  # a patch has no slice around it to measure: unknown
+                cond[:k] = 0.0
         # Clipped as Denoiser clips its input: air under noise is -1024 HU at the lowest.
         # (The "nd" task below stays unclipped: clipped, the small network of the warm-start
         # test stalled at the identity on more seeds; not pursued.)
-        return noisy.clamp_(-1.0, 1.0), clean
+        return noisy.clamp_(-1.0, 1.0), clean, cond
+    if cfg.generator.cond_dim:
+        raise ValueError("a conditioned generator needs warm_target 'truth' (whole slices)")
     clean = sampler.sample(cfg.batch_size)
-    return add_synthetic_noise(clean, cfg, gen), clean
+    return add_synthetic_noise(clean, cfg, gen), clean, None
+
+
+# Share of measured conditions replaced by "unknown" in training, so a slice without air
+# in view (no measure) still gets a network that was trained for that case.
+UNKNOWN_SHARE = 0.1
+
+
+def _conditions(cfg: TrainConfig, sampler, gen: torch.Generator | None) -> torch.Tensor | None:
+    if not cfg.generator.cond_dim:
+        return None
+    cond = torch.from_numpy(sampler.last_conditions.copy())
+    cond[torch.rand(len(cond), generator=gen) < UNKNOWN_SHARE] = 0.0
+    return cond
 
 
 def _adam(cfg: TrainConfig, net: torch.nn.Module) -> torch.optim.Adam:

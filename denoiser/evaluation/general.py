@@ -78,8 +78,11 @@ class Grid:
     slices: int = 3
     tuning_slices: int = 1
     size: int = 512
-    # Methods run on a crop of this many pixels around the organ of interest (None: the
-    # whole slice): the scan keeps its real field of view, the filters their cost.
+    # Measured on a crop of this many pixels around the organ of interest (None: the whole
+    # slice): the scan keeps its real field of view, the classical filters run on the crop
+    # (their cost), the learned models on the whole slice, as a user runs them (what they
+    # read from the slice as a whole, such as the noise in the air, is there), their output
+    # cropped the same way.
     crop: int | None = None
     # "full": every combination. "cross": every anatomy with each other factor varied alone
     # around the first dose, kernel and spacing listed (kernel x anatomy, dose x anatomy,
@@ -266,20 +269,28 @@ def evaluate_cell(
     cell: Cell, grid: Grid, models: dict[str, Method], cache: Path | None = None
 ) -> CellResult:
     def scans_from(start: int, n: int) -> list[Scan]:
-        found = [scan(cell, cell_seed(cell, start, k), grid.size, cache) for k in range(n)]
-        return [crop_scan(s, grid.crop) for s in found] if grid.crop else found
+        return [scan(cell, cell_seed(cell, start, k), grid.size, cache) for k in range(n)]
 
-    tuning = scans_from(TUNING_SEED_START, grid.tuning_slices)
+    def cropped(scans: list[Scan]) -> list[Scan]:
+        return [crop_scan(s, grid.crop) for s in scans] if grid.crop else scans
+
+    tuning = cropped(scans_from(TUNING_SEED_START, grid.tuning_slices))
     makers = _cached_makers(classical(tuning, cell), cache, noise_key(tuning))
     params = tune(makers, [(s.ld, s.truth) for s in tuning], cell.window)
     methods: dict[str, Method] = {name: makers[name](p) for name, p in params.items()}
     methods.update(models)
     result = CellResult(cell, params=params)
-    scans = scans_from(GRID_SEED_START, grid.slices)
+    whole = scans_from(GRID_SEED_START, grid.slices)
+    scans = cropped(whole)
+    boxes = [crop_box(s, grid.crop) if grid.crop else None for s in whole]
     outputs: dict[str, list[np.ndarray]] = {LD: [s.ld for s in scans], "ND": [s.nd for s in scans]}
     for name, method in methods.items():
         start = time.perf_counter()
-        outputs[name] = [np.asarray(method(s.ld), np.float32) for s in scans]
+        if name in models:
+            images = [(method(w.ld), box) for w, box in zip(whole, boxes, strict=True)]
+            outputs[name] = [np.asarray(o if b is None else o[b], np.float32) for o, b in images]
+        else:
+            outputs[name] = [np.asarray(method(s.ld), np.float32) for s in scans]
         seconds = (time.perf_counter() - start) / len(scans)
         if getattr(method, "seconds", None):  # cached outputs: the time of the first run
             seconds = float(np.mean(method.seconds[-len(scans) :]))
@@ -313,13 +324,18 @@ def _nps_peak(images: list[np.ndarray], scans: list[Scan], spacing: float) -> fl
         return math.nan
 
 
-def crop_scan(s: Scan, size: int) -> Scan:
-    """The ``size``-pixel square around the organ ROI, images and masks alike."""
+def crop_box(s: Scan, size: int) -> tuple[slice, slice]:
+    """The ``size``-pixel square around the organ ROI."""
     rows, cols = np.nonzero(s.phantom.liver_roi)
     half = size // 2
     r = int(np.clip(rows.mean(), half, s.truth.shape[0] - half))
     c = int(np.clip(cols.mean(), half, s.truth.shape[1] - half))
-    box = (slice(r - half, r - half + size), slice(c - half, c - half + size))
+    return slice(r - half, r - half + size), slice(c - half, c - half + size)
+
+
+def crop_scan(s: Scan, size: int) -> Scan:
+    """The ``size``-pixel square around the organ ROI, images and masks alike."""
+    box = crop_box(s, size)
     ph = s.phantom
     lesions = [
         replace(les, mask=les.mask[box], background=les.background[box])

@@ -97,7 +97,8 @@ def test_truth_task_inputs_are_clipped_like_the_denoisers_input(tmp_path) -> Non
     )
     data = anatomy_training_data(cfg)
     sampler = PairPatchSampler(data.pairs, cfg, np.random.default_rng(0), [1.5, 1.5])
-    noisy, clean = warm_batch(cfg, sampler, torch.Generator().manual_seed(0))
+    noisy, clean, cond = warm_batch(cfg, sampler, torch.Generator().manual_seed(0))
+    assert cond is None  # an unconditioned generator takes none
     assert noisy.min() >= -1.0 and noisy.max() <= 1.0
     # -1.0 is -1024 HU, the air padding around the phantom: the clip had something to do
     assert (clean == -1.0).any()
@@ -211,6 +212,26 @@ def test_general_grid_runs_end_to_end(tmp_path, capsys) -> None:
     assert (out / "general.png").stat().st_size > 1000
     rows = (out / "general.csv").read_text().splitlines()
     assert rows[0].startswith("cell,kernel") and any(",bm3d," in r for r in rows)
+
+
+def test_cropped_grid_runs_models_on_the_whole_slice(tmp_path) -> None:
+    """Classical filters run on the crop (their cost); a learned model gets the slice as a
+    user would give it, with the air it reads its noise level from, and is measured on
+    the same crop."""
+    from denoiser.evaluation.general import Cell, Grid, evaluate_cell
+
+    seen = []
+
+    def model(ld: np.ndarray) -> np.ndarray:
+        seen.append(ld.shape)
+        return ld
+
+    grid = Grid(slices=1, size=96, crop=48)
+    result = evaluate_cell(Cell("ramp", 0.25, "head", 1.0), grid, {"m": model})
+    assert seen == [(96, 96)]
+    # The identity "model" measured on the crop is the cropped input, exactly.
+    assert result.rows["m"][0]["psnr"] == result.rows["LD (input)"][0]["psnr"]
+    assert result.crops["m"].shape == result.crops["LD (input)"].shape
 
 
 def test_synthetic_noise_takes_each_kernels_spectrum() -> None:
